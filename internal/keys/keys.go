@@ -1,0 +1,74 @@
+// Package keys names every Redis key hopper uses. It is the only place that
+// builds key strings; all functions are pure.
+//
+// Layout: <prefix>:{<queue>}:<part>. The queue name sits in a Redis Cluster
+// hash tag, so every key of one queue lives in one slot and every script can
+// run on a cluster node without CROSSSLOT errors.
+package keys
+
+// Parts of a queue's key space, in the order scripts receive them as KEYS.
+// The order is part of the script protocol (see internal/scripts/lib.lua):
+// change both together.
+const (
+	Jobs      = iota // hash id -> header "\n" payload (immutable after add)
+	Wait             // list of ready job ids without priority (LPUSH in, RPOP out)
+	Prio             // zset of ready job ids with a priority, score priority<<32|seq
+	Active           // zset id -> lease deadline (ms)
+	Delayed          // zset id -> due time (ms), producer delays and snoozes
+	Failed           // zset id -> retry due time (ms), failed attempts awaiting retry
+	Completed        // zset id -> finished time (ms)
+	Dead             // zset id -> time of death (ms): the dead-letter queue
+	Marker           // zset wake-up marker: "0"@0 = work ready, "d"@t = next due time
+	Meta             // hash: paused, seq, lease counters
+	Pri              // hash id -> priority (only for prioritized jobs)
+	Att              // hash id -> attempts made
+	Stall            // hash id -> times the job's lease expired
+	Lease            // hash id -> lease token of the current or last attempt
+	Pat              // hash id -> time the current/last attempt started (ms)
+	Fin              // hash id -> time the job finished (ms)
+	Res              // hash id -> result bytes
+	Err              // hash id -> last error (JSON)
+	Prog             // hash id -> progress (JSON)
+	NumParts
+)
+
+var names = [NumParts]string{
+	Jobs: "jobs", Wait: "wait", Prio: "prio", Active: "active", Delayed: "delayed",
+	Failed: "failed", Completed: "completed", Dead: "dead", Marker: "marker", Meta: "meta",
+	Pri: "pri", Att: "att", Stall: "stall", Lease: "lease", Pat: "pat", Fin: "fin",
+	Res: "res", Err: "err", Prog: "prog",
+}
+
+// PartName returns the suffix of part p.
+func PartName(p int) string { return names[p] }
+
+// Queue holds the key names of one queue.
+type Queue struct {
+	base string // "<prefix>:{<queue>}:"
+	all  []string
+}
+
+// New returns the key names for queue name under prefix. Both must already be
+// validated (see CheckName); New does not check them.
+func New(prefix, name string) Queue {
+	base := prefix + ":{" + name + "}:"
+	all := make([]string, NumParts)
+	for i, n := range names {
+		all[i] = base + n
+	}
+	return Queue{base: base, all: all}
+}
+
+// All returns every key of the queue in script order. The slice is shared:
+// callers must not modify it.
+func (q Queue) All() []string { return q.all }
+
+// Key returns the key of part p.
+func (q Queue) Key(p int) string { return q.all[p] }
+
+// Wake returns the per-worker wake-up key a worker blocks on beside the
+// queue's marker, so that it can interrupt its own blocking read on shutdown.
+func (q Queue) Wake(workerID string) string { return q.base + "wake:" + workerID }
+
+// Base returns "<prefix>:{<queue>}:".
+func (q Queue) Base() string { return q.base }

@@ -1,0 +1,29 @@
+-- promote.lua: move due delayed and failed (retry) jobs to waiting.
+-- KEYS: the queue's keys (lib.lua).
+-- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: most jobs to move per set;
+--   ARGV[3]: a job id to promote now whatever its due time ('' = only due jobs).
+-- Returns {moved, next due (-1 = none), now}. With an id: moved is 1 if the
+--   job was delayed or failed and is now waiting, else 0.
+-- Atomic: when several workers run it at once each job moves exactly once.
+local now = now_ms(ARGV[1])
+local moved = 0
+if ARGV[3] ~= '' then
+  local id = ARGV[3]
+  for _, set in ipairs({ K.delayed, K.failed }) do
+    if redis.call('ZREM', set, id) == 1 then
+      make_ready(id, false)
+      moved = 1
+    end
+  end
+  return { moved, next_due(), now }
+end
+local limit = tonumber(ARGV[2])
+for _, set in ipairs({ K.delayed, K.failed }) do
+  local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, limit)
+  if #ids > 0 then
+    redis.call('ZREM', set, unpack(ids))
+    for _, id in ipairs(ids) do make_ready(id, false) end
+    moved = moved + #ids
+  end
+end
+return { moved, next_due(), now }

@@ -1,0 +1,21 @@
+-- retry.lua: a failed attempt that will be retried, or a snooze.
+-- KEYS: the queue's keys (lib.lua).
+-- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: id; ARGV[3]: lease token;
+--   ARGV[4]: delay ms before the job is ready again; ARGV[5]: error JSON;
+--   ARGV[6]: 1 = a failed attempt (attempts made +1, state failed),
+--            0 = a snooze (attempt not spent, state delayed).
+-- Returns 1 done, 2 already done with this token (a re-run), 0 lease lost.
+local now = now_ms(ARGV[1])
+local id, tok = ARGV[2], ARGV[3]
+local s = lease_status(id, tok)
+if s ~= 1 then return s end
+redis.call('ZREM', K.active, id)
+local set = K.delayed
+if ARGV[6] == '1' then
+  redis.call('HINCRBY', K.att, id, 1)
+  set = K.failed
+end
+if ARGV[5] ~= '' then redis.call('HSET', K.err, id, ARGV[5]) end
+local delay = tonumber(ARGV[4])
+if delay > 0 then schedule(set, id, now + delay) else make_ready(id, false) end
+return 1

@@ -1,0 +1,479 @@
+// Package store performs all of hopper's Redis I/O for one queue: each method
+// runs one transition script (internal/scripts) in one round trip and decodes
+// its reply into plain values. It knows nothing of the public API's types.
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/hopperq/hopper/internal/keys"
+	"github.com/hopperq/hopper/internal/scripts"
+	"github.com/redis/go-redis/v9"
+)
+
+// Lease statuses returned by the acknowledging scripts.
+const (
+	LeaseLost  = 0 // the token no longer holds the job's lease; nothing changed
+	LeaseOK    = 1 // the transition happened
+	LeaseAgain = 2 // already done with this token (a re-run of the same call)
+)
+
+// Remove codes.
+const (
+	RemoveMissing    = 0
+	RemoveDone       = 1
+	RemoveActive     = -1
+	RemoveWrongState = -2
+)
+
+// Store is one queue's Redis access. Safe for concurrent use.
+type Store struct {
+	c    redis.UniversalClient
+	keys keys.Queue
+}
+
+// New returns the store of the queue whose keys are k.
+func New(c redis.UniversalClient, k keys.Queue) *Store { return &Store{c: c, keys: k} }
+
+// Keys returns the queue's key names.
+func (s *Store) Keys() keys.Queue { return s.keys }
+
+// Client returns the Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.c }
+
+func (s *Store) run(ctx context.Context, sc *scripts.Script, args ...any) (any, error) {
+	v, err := sc.Run(ctx, s.c, s.keys.All(), args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s script: %w", sc.Name, err)
+	}
+	return v, nil
+}
+
+// NewJob is one job to add.
+type NewJob struct {
+	ID       string
+	Body     []byte
+	DelayMs  int64
+	RunAtMs  int64
+	Priority int
+}
+
+// AddResult is the outcome for one added job.
+type AddResult struct {
+	Added bool
+	State string
+	Body  string // the existing job's body when !Added
+}
+
+// Add adds jobs atomically.
+func (s *Store) Add(ctx context.Context, now int64, jobs []NewJob) ([]AddResult, error) {
+	args := make([]any, 0, 2+5*len(jobs))
+	args = append(args, now, len(jobs))
+	for _, j := range jobs {
+		args = append(args, j.ID, j.Body, j.DelayMs, j.RunAtMs, j.Priority)
+	}
+	v, err := s.run(ctx, scripts.Add, args...)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := slice(v, len(jobs))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AddResult, len(jobs))
+	for i, r := range rows {
+		row, err := slice(r, -1)
+		if err != nil || len(row) < 2 {
+			return nil, fmt.Errorf("add script: bad reply %v", r)
+		}
+		out[i] = AddResult{Added: toInt(row[0]) == 1, State: toStr(row[1])}
+		if len(row) > 2 {
+			out[i].Body = toStr(row[2])
+		}
+	}
+	return out, nil
+}
+
+// Claimed is one job handed to a worker by Fetch.
+type Claimed struct {
+	ID       string
+	Token    string
+	Attempts int
+	Stalls   int
+	Body     string
+}
+
+// FetchResult is the reply of Fetch.
+type FetchResult struct {
+	Paused  bool
+	Now     int64 // Redis time of the call, ms
+	NextDue int64 // earliest due delayed/failed job, ms; -1 none; only set when fewer than max were claimed
+	Jobs    []Claimed
+}
+
+// Fetch claims up to max ready jobs with leases of leaseMs.
+func (s *Store) Fetch(ctx context.Context, now int64, max int, leaseMs int64) (FetchResult, error) {
+	v, err := s.run(ctx, scripts.Fetch, now, max, leaseMs)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	row, err := slice(v, -1)
+	if err != nil || len(row) < 3 || (len(row)-3)%5 != 0 {
+		return FetchResult{}, fmt.Errorf("fetch script: bad reply %v", v)
+	}
+	r := FetchResult{Paused: toInt(row[0]) == 1, Now: toInt(row[1]), NextDue: toInt(row[2])}
+	for i := 3; i < len(row); i += 5 {
+		r.Jobs = append(r.Jobs, Claimed{
+			ID: toStr(row[i]), Token: toStr(row[i+1]), Attempts: int(toInt(row[i+2])),
+			Stalls: int(toInt(row[i+3])), Body: toStr(row[i+4]),
+		})
+	}
+	return r, nil
+}
+
+// Ack is one completion.
+type Ack struct {
+	ID, Token string
+	Result    []byte
+	KeepCount int
+	KeepAgeMs int64
+}
+
+// Complete acknowledges completed jobs; one status per ack.
+func (s *Store) Complete(ctx context.Context, now int64, acks []Ack) ([]int, error) {
+	args := make([]any, 0, 2+5*len(acks))
+	args = append(args, now, len(acks))
+	for _, a := range acks {
+		args = append(args, a.ID, a.Token, a.Result, a.KeepCount, a.KeepAgeMs)
+	}
+	v, err := s.run(ctx, scripts.Complete, args...)
+	if err != nil {
+		return nil, err
+	}
+	return ints(v, len(acks))
+}
+
+// Retry records a failed attempt (spend) or a snooze (!spend) and schedules
+// the job delayMs from now.
+func (s *Store) Retry(ctx context.Context, now int64, id, tok string, delayMs int64, errJSON string, spend bool) (int, error) {
+	v, err := s.run(ctx, scripts.Retry, now, id, tok, delayMs, errJSON, b2i(spend))
+	if err != nil {
+		return 0, err
+	}
+	return int(toInt(v)), nil
+}
+
+// Dead moves an active job to the dead-letter set.
+func (s *Store) Dead(ctx context.Context, now int64, id, tok, errJSON string, keepCount int, keepAgeMs int64, spend bool) (int, error) {
+	v, err := s.run(ctx, scripts.Dead, now, id, tok, errJSON, keepCount, keepAgeMs, b2i(spend))
+	if err != nil {
+		return 0, err
+	}
+	return int(toInt(v)), nil
+}
+
+// Lease identifies one delivery of a job.
+type Lease struct{ ID, Token string }
+
+func leaseArgs(prefix []any, ls []Lease) []any {
+	args := make([]any, 0, len(prefix)+1+2*len(ls))
+	args = append(args, prefix...)
+	args = append(args, len(ls))
+	for _, l := range ls {
+		args = append(args, l.ID, l.Token)
+	}
+	return args
+}
+
+// Release hands active jobs back to waiting without spending an attempt.
+func (s *Store) Release(ctx context.Context, ls []Lease) ([]int, error) {
+	v, err := s.run(ctx, scripts.Release, leaseArgs(nil, ls)...)
+	if err != nil {
+		return nil, err
+	}
+	return ints(v, len(ls))
+}
+
+// Extend extends leases to now+leaseMs; one status per lease.
+func (s *Store) Extend(ctx context.Context, now, leaseMs int64, ls []Lease) ([]int, error) {
+	v, err := s.run(ctx, scripts.Extend, leaseArgs([]any{now, leaseMs}, ls)...)
+	if err != nil {
+		return nil, err
+	}
+	return ints(v, len(ls))
+}
+
+// Progress records progress for an active job.
+func (s *Store) Progress(ctx context.Context, id, tok string, value []byte) (int, error) {
+	v, err := s.run(ctx, scripts.Progress, id, tok, value)
+	if err != nil {
+		return 0, err
+	}
+	return int(toInt(v)), nil
+}
+
+// PromoteResult is the reply of Promote.
+type PromoteResult struct {
+	Moved   int
+	NextDue int64
+	Now     int64
+}
+
+// Promote moves due delayed and failed jobs (at most limit of each) to
+// waiting, or the one job id whatever its due time when id is not "".
+func (s *Store) Promote(ctx context.Context, now int64, limit int, id string) (PromoteResult, error) {
+	v, err := s.run(ctx, scripts.Promote, now, limit, id)
+	if err != nil {
+		return PromoteResult{}, err
+	}
+	row, err := slice(v, 3)
+	if err != nil {
+		return PromoteResult{}, err
+	}
+	return PromoteResult{Moved: int(toInt(row[0])), NextDue: toInt(row[1]), Now: toInt(row[2])}, nil
+}
+
+// Recover returns jobs with expired leases to waiting, or dead-letters them
+// past maxStalls. It handles at most limit jobs per call.
+func (s *Store) Recover(ctx context.Context, now int64, maxStalls, limit, keepCount int, keepAgeMs int64) (requeued, dead []string, err error) {
+	v, err := s.run(ctx, scripts.Recover, now, maxStalls, limit, keepCount, keepAgeMs)
+	if err != nil {
+		return nil, nil, err
+	}
+	row, err := slice(v, -1)
+	if err != nil || len(row) < 2 {
+		return nil, nil, fmt.Errorf("recover script: bad reply %v", v)
+	}
+	nr := int(toInt(row[0]))
+	for i, x := range row[2:] {
+		if i < nr {
+			requeued = append(requeued, toStr(x))
+		} else {
+			dead = append(dead, toStr(x))
+		}
+	}
+	return requeued, dead, nil
+}
+
+// Record is a job as stored.
+type Record struct {
+	ID         string
+	Body       string
+	State      string
+	Score      int64 // lease deadline, due time or finish time (ms); 0 for waiting
+	Attempts   int
+	Stalls     int
+	StartedMs  int64
+	FinishedMs int64
+	Result     *string
+	Err        string
+	Progress   string
+}
+
+// Get reads one job; it returns nil, nil when there is no such job.
+func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
+	v, err := s.run(ctx, scripts.Get, id)
+	if err != nil {
+		return nil, err
+	}
+	return parseRecord(id, v)
+}
+
+// GetMany reads several jobs in one pipeline; missing jobs are skipped.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*Record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	run := func() ([]*redis.Cmd, error) {
+		pipe := s.c.Pipeline()
+		cmds := make([]*redis.Cmd, len(ids))
+		for i, id := range ids {
+			cmds[i] = scripts.Get.EvalSha(ctx, pipe, s.keys.All(), id)
+		}
+		_, err := pipe.Exec(ctx)
+		return cmds, err
+	}
+	cmds, err := run()
+	if scripts.IsNoScript(err) {
+		if err = scripts.Get.Load(ctx, s.c).Err(); err == nil {
+			cmds, err = run()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get script: %w", err)
+	}
+	out := make([]*Record, 0, len(ids))
+	for i, c := range cmds {
+		r, err := parseRecord(ids[i], c.Val())
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func parseRecord(id string, v any) (*Record, error) {
+	row, err := slice(v, -1)
+	if err != nil {
+		return nil, err
+	}
+	if len(row) == 0 {
+		return nil, nil
+	}
+	if len(row) != 10 {
+		return nil, fmt.Errorf("get script: bad reply %v", v)
+	}
+	r := &Record{
+		ID: id, Body: toStr(row[0]), State: toStr(row[1]), Score: toInt(row[2]),
+		Attempts: int(toInt(row[3])), Stalls: int(toInt(row[4])),
+		StartedMs: toInt(row[5]), FinishedMs: toInt(row[6]),
+		Err: toStr(row[8]), Progress: toStr(row[9]),
+	}
+	if row[7] != nil {
+		res := toStr(row[7])
+		r.Result = &res
+	}
+	return r, nil
+}
+
+// Counts is the number of jobs per state.
+type Counts struct {
+	Waiting, Active, Delayed, Failed, Completed, Dead int64
+	Paused                                            bool
+}
+
+// Counts reads the jobs per state at one instant.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	v, err := s.run(ctx, scripts.Counts)
+	if err != nil {
+		return Counts{}, err
+	}
+	row, err := slice(v, 7)
+	if err != nil {
+		return Counts{}, err
+	}
+	return Counts{
+		Waiting: toInt(row[0]), Active: toInt(row[1]), Delayed: toInt(row[2]),
+		Failed: toInt(row[3]), Completed: toInt(row[4]), Dead: toInt(row[5]),
+		Paused: toInt(row[6]) == 1,
+	}, nil
+}
+
+// Remove deletes a job; see remove.lua for codes.
+func (s *Store) Remove(ctx context.Context, id string, force bool, requireState string) (int, string, error) {
+	v, err := s.run(ctx, scripts.Remove, id, b2i(force), requireState)
+	if err != nil {
+		return 0, "", err
+	}
+	row, err := slice(v, 2)
+	if err != nil {
+		return 0, "", err
+	}
+	return int(toInt(row[0])), toStr(row[1]), nil
+}
+
+// Pause pauses (true) or resumes (false) the queue.
+func (s *Store) Pause(ctx context.Context, pause bool) error {
+	_, err := s.run(ctx, scripts.Pause, b2i(pause))
+	return err
+}
+
+// DLQRetry moves dead jobs back to waiting: the one id, or up to limit of the
+// oldest when id is "". It returns how many moved and how many dead remain.
+func (s *Store) DLQRetry(ctx context.Context, id string, limit int) (moved, left int64, err error) {
+	v, err := s.run(ctx, scripts.DLQRetry, id, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	row, err := slice(v, 2)
+	if err != nil {
+		return 0, 0, err
+	}
+	return toInt(row[0]), toInt(row[1]), nil
+}
+
+// Clean deletes up to limit of the oldest jobs of set ("dead" or
+// "completed") finished at or before beforeMs (-1: any).
+func (s *Store) Clean(ctx context.Context, set string, limit int, beforeMs int64) (deleted, left int64, err error) {
+	v, err := s.run(ctx, scripts.Clean, set, limit, beforeMs)
+	if err != nil {
+		return 0, 0, err
+	}
+	row, err := slice(v, 2)
+	if err != nil {
+		return 0, 0, err
+	}
+	return toInt(row[0]), toInt(row[1]), nil
+}
+
+// RangeNewest returns ids of a sorted-set part, newest (highest score) first,
+// from offset for up to limit ids.
+func (s *Store) RangeNewest(ctx context.Context, part int, offset, limit int64) ([]string, error) {
+	ids, err := s.c.ZRevRange(ctx, s.keys.Key(part), offset, offset+limit-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("zrevrange: %w", err)
+	}
+	return ids, nil
+}
+
+// Card returns the size of a sorted-set part.
+func (s *Store) Card(ctx context.Context, part int) (int64, error) {
+	n, err := s.c.ZCard(ctx, s.keys.Key(part)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("zcard: %w", err)
+	}
+	return n, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func slice(v any, n int) ([]any, error) {
+	s, ok := v.([]any)
+	if !ok || (n >= 0 && len(s) != n) {
+		return nil, fmt.Errorf("unexpected script reply %T %v", v, v)
+	}
+	return s, nil
+}
+
+func ints(v any, n int) ([]int, error) {
+	s, err := slice(v, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, n)
+	for i, x := range s {
+		out[i] = int(toInt(x))
+	}
+	return out, nil
+}
+
+func toInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func toStr(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}

@@ -1,0 +1,77 @@
+// Package wire encodes the stored form of a job, which is also the format
+// non-Go producers write (see docs/architecture.md, "Wire format").
+//
+// A job body is a one-line JSON header, a newline, then the payload bytes
+// verbatim. Header fields that equal the library defaults are omitted, which
+// keeps a typical header near 40 bytes.
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// Version is the header format version. Absent means 1.
+const Version = 1
+
+// Header is the JSON header of a stored job.
+type Header struct {
+	V             int        `json:"v,omitempty"`
+	Name          string     `json:"name"`
+	Created       int64      `json:"ts"`                 // ms since the epoch, producer clock
+	Attempts      int        `json:"attempts,omitempty"` // 0 = default
+	Backoff       *Backoff   `json:"backoff,omitempty"`  // nil = default
+	Timeout       int64      `json:"timeout,omitempty"`  // ms; 0 = default
+	Priority      int        `json:"priority,omitempty"`
+	KeepCompleted *Retention `json:"keep_completed,omitempty"` // nil = default
+	KeepDead      *Retention `json:"keep_dead,omitempty"`      // nil = default
+}
+
+// Backoff is a serialised retry policy.
+type Backoff struct {
+	Type   string  `json:"type"`             // "exponential", "fixed" or "custom"
+	Base   int64   `json:"base,omitempty"`   // ms
+	Factor float64 `json:"factor,omitempty"` // exponential only
+	Max    int64   `json:"max,omitempty"`    // ms; exponential only
+	Jitter float64 `json:"jitter,omitempty"` // fraction in [0,1]
+	Name   string  `json:"name,omitempty"`   // custom only
+}
+
+// Retention bounds a terminal set: count 0 and age 0 mean "remove at once".
+type Retention struct {
+	Count int   `json:"count"`
+	Age   int64 `json:"age"` // ms
+}
+
+// Encode returns header "\n" payload.
+func Encode(h *Header, payload []byte) ([]byte, error) {
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(hb)+1+len(payload))
+	out = append(out, hb...)
+	out = append(out, '\n')
+	return append(out, payload...), nil
+}
+
+// ErrMalformed reports a stored body that is not header "\n" payload.
+var ErrMalformed = errors.New("malformed job body")
+
+// Decode splits a stored body into its header and payload.
+func Decode(body string) (Header, []byte, error) {
+	var h Header
+	i := strings.IndexByte(body, '\n')
+	if i < 0 {
+		return h, nil, ErrMalformed
+	}
+	d := json.NewDecoder(strings.NewReader(body[:i]))
+	if err := d.Decode(&h); err != nil {
+		return h, nil, errors.Join(ErrMalformed, err)
+	}
+	if h.Name == "" {
+		return h, nil, errors.Join(ErrMalformed, errors.New("header has no name"))
+	}
+	return h, []byte(body[i+1:]), nil
+}

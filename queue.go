@@ -1,0 +1,337 @@
+package hopper
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/hopperq/hopper/internal/keys"
+	"github.com/hopperq/hopper/internal/store"
+	"github.com/hopperq/hopper/internal/wire"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix is the default first part of every key: "hopper:{queue}:...".
+const DefaultPrefix = "hopper"
+
+// DefaultMaxPayloadBytes is the default QueueConfig.MaxPayloadBytes (1 MiB).
+const DefaultMaxPayloadBytes = 1 << 20
+
+// MaxBulk bounds the jobs of one AddBulk call (one Lua script call).
+const MaxBulk = 10000
+
+// QueueConfig configures a Queue. A nil *QueueConfig means all defaults;
+// NewQueue copies it, so changing it afterwards has no effect.
+type QueueConfig struct {
+	// Prefix is the first part of every key. Producers and workers of a queue
+	// must use the same prefix. Allowed: 1-100 bytes of ASCII letters,
+	// digits, '-', '_', '.' and ':'. Defaults to DefaultPrefix.
+	Prefix string
+
+	// MaxPayloadBytes bounds a job's payload; a larger one is refused with
+	// ErrPayloadTooLarge before anything is sent to Redis. Defaults to
+	// DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
+
+	// DefaultAttempts applies to jobs that do not set JobOptions.Attempts.
+	// Defaults to DefaultAttempts.
+	DefaultAttempts int
+	// DefaultBackoff applies to jobs that do not set JobOptions.Backoff.
+	// Defaults to nil: the worker's default (WorkerConfig.DefaultBackoff,
+	// else DefaultBackoff()).
+	DefaultBackoff *Backoff
+	// DefaultTimeout applies to jobs that do not set JobOptions.Timeout.
+	// Defaults to DefaultTimeout.
+	DefaultTimeout time.Duration
+	// KeepCompleted applies to jobs that do not set JobOptions.KeepCompleted.
+	// Defaults to DefaultKeepCompletedCount jobs for DefaultKeepCompletedAge.
+	KeepCompleted *Retention
+	// KeepDead applies to jobs that do not set JobOptions.KeepDead. Defaults
+	// to DefaultKeepDeadCount jobs for DefaultKeepDeadAge.
+	KeepDead *Retention
+
+	// Logger receives the queue's log records (debug only). Defaults to
+	// slog.Default() at level Warn and above.
+	Logger *slog.Logger
+}
+
+func (c *QueueConfig) withDefaults() (QueueConfig, error) {
+	var out QueueConfig
+	if c != nil {
+		out = *c
+	}
+	if out.Prefix == "" {
+		out.Prefix = DefaultPrefix
+	}
+	if why := keys.CheckPrefix(out.Prefix); why != "" {
+		return out, invalid("QueueConfig.Prefix", out.Prefix, "%s", why)
+	}
+	if out.MaxPayloadBytes == 0 {
+		out.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if out.MaxPayloadBytes < 0 || out.MaxPayloadBytes > 512<<20 {
+		return out, invalid("QueueConfig.MaxPayloadBytes", out.MaxPayloadBytes, "must be 1..%d (Redis' string limit)", 512<<20)
+	}
+	if out.DefaultAttempts == 0 {
+		out.DefaultAttempts = DefaultAttempts
+	}
+	if out.DefaultAttempts < 1 || out.DefaultAttempts > MaxAttempts {
+		return out, invalid("QueueConfig.DefaultAttempts", out.DefaultAttempts, "must be 1..%d", MaxAttempts)
+	}
+	if out.DefaultBackoff != nil {
+		if err := out.DefaultBackoff.validate("QueueConfig.DefaultBackoff"); err != nil {
+			return out, err
+		}
+	}
+	if out.DefaultTimeout == 0 {
+		out.DefaultTimeout = DefaultTimeout
+	}
+	if out.DefaultTimeout < time.Millisecond {
+		return out, invalid("QueueConfig.DefaultTimeout", out.DefaultTimeout, "must be at least 1ms")
+	}
+	if err := checkRetention("QueueConfig.KeepCompleted", out.KeepCompleted); err != nil {
+		return out, err
+	}
+	if err := checkRetention("QueueConfig.KeepDead", out.KeepDead); err != nil {
+		return out, err
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(warnOnly{slog.Default().Handler()})
+	}
+	return out, nil
+}
+
+// Queue is the producer and admin handle of one named queue: it adds jobs
+// and inspects and steers them. It holds no connection of its own and needs
+// no closing. A Queue is safe for concurrent use.
+type Queue struct {
+	name string
+	cfg  QueueConfig
+	st   *store.Store
+	ids  idGen
+	now  func() time.Time // tests: injected clock passed to scripts; nil = Redis TIME
+}
+
+// NewQueue returns the handle of queue name on client. The client may be a
+// *redis.Client, *redis.ClusterClient, *redis.Ring or failover client; hopper
+// never closes it. Queue names: 1-100 bytes of ASCII letters, digits, '-',
+// '_' and '.'. NewQueue sends nothing to Redis.
+func NewQueue(client redis.UniversalClient, name string, cfg *QueueConfig) (*Queue, error) {
+	if client == nil {
+		return nil, invalid("client", "nil", "a Redis client is required")
+	}
+	if why := keys.CheckQueueName(name); why != "" {
+		return nil, invalid("queue name", name, "%s", why)
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := newIDGen()
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{name: name, cfg: c, st: store.New(client, keys.New(c.Prefix, name)), ids: ids}, nil
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+func (q *Queue) nowArg() int64 {
+	if q.now == nil {
+		return 0
+	}
+	return q.now().UnixMilli()
+}
+
+func (q *Queue) clock() time.Time {
+	if q.now == nil {
+		return time.Now()
+	}
+	return q.now()
+}
+
+// Add enqueues one job named name (the handler routes by it) with payload,
+// in one round trip. It returns the job with its ID and state (waiting or
+// delayed). When opts.ID names a job that already exists, nothing is added
+// and the existing job is returned with Duplicate set.
+//
+// Errors: *ValidationError (ErrInvalid) or ErrPayloadTooLarge for bad
+// input, before anything is sent; ctx errors; wrapped Redis errors. If Redis
+// fails mid-call the job may or may not have been added: call Add again with
+// the same ID to be sure it exists exactly once.
+func (q *Queue) Add(ctx context.Context, name string, payload []byte, opts *JobOptions) (*Job, error) {
+	jobs, err := q.add(ctx, []NewJob{{Name: name, Payload: payload, Options: opts}}, "add")
+	if err != nil {
+		return nil, err
+	}
+	return jobs[0], nil
+}
+
+// AddJSON is Add with v encoded as JSON for the payload.
+func (q *Queue) AddJSON(ctx context.Context, name string, v any, opts *JobOptions) (*Job, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, invalid("payload", fmt.Sprintf("%T", v), "not JSON-encodable: %v", err)
+	}
+	return q.Add(ctx, name, b, opts)
+}
+
+// AddBulk enqueues jobs atomically in one round trip: either every job is
+// validated and added (or found to exist already), or none is. Jobs with an
+// ID that exists already, or that repeat an ID earlier in the batch, come
+// back with Duplicate set. The result has one Job per input, in order. At
+// most MaxBulk jobs per call.
+func (q *Queue) AddBulk(ctx context.Context, jobs []NewJob) ([]*Job, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	if len(jobs) > MaxBulk {
+		return nil, invalid("AddBulk jobs", len(jobs), "at most %d jobs per call", MaxBulk)
+	}
+	return q.add(ctx, jobs, "add bulk")
+}
+
+func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, error) {
+	nowMs := q.clock().UnixMilli()
+	resolved := make([]resolvedJob, len(jobs))
+	send := make([]store.NewJob, 0, len(jobs))
+	firstOf := make(map[string]int, len(jobs)) // id -> index in send
+	sendIdx := make([]int, len(jobs))
+	for i, nj := range jobs {
+		r, err := q.resolve(nj.Name, nj.Payload, nj.Options, nowMs)
+		if err != nil {
+			if len(jobs) > 1 {
+				return nil, fmt.Errorf("job %d: %w", i, err)
+			}
+			return nil, err
+		}
+		resolved[i] = r
+		if k, ok := firstOf[r.id]; ok {
+			sendIdx[i] = -1 - k // duplicate of an earlier job in this batch
+			continue
+		}
+		body, err := wire.Encode(&r.header, r.payload)
+		if err != nil {
+			return nil, fmt.Errorf("hopper: encode job: %w", err)
+		}
+		firstOf[r.id] = len(send)
+		sendIdx[i] = len(send)
+		send = append(send, store.NewJob{ID: r.id, Body: body, DelayMs: r.delayMs, RunAtMs: r.runAtMs, Priority: r.priority})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("hopper: %s: %w", op, err)
+	}
+	res, err := q.st.Add(ctx, q.nowArg(), send)
+	if err != nil {
+		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, err)
+	}
+	out := make([]*Job, len(jobs))
+	for i, r := range resolved {
+		k, dupInBatch := sendIdx[i], false
+		if k < 0 {
+			k, dupInBatch = -1-k, true
+		}
+		ar := res[k]
+		var j *Job
+		if ar.Added {
+			j, err = jobFromBody(q.name, r.id, string(send[k].Body))
+		} else {
+			j, err = jobFromBody(q.name, r.id, ar.Body)
+		}
+		if err != nil {
+			return nil, err
+		}
+		j.State = State(ar.State)
+		j.Duplicate = !ar.Added || dupInBatch
+		out[i] = j
+	}
+	return out, nil
+}
+
+// Job returns a snapshot of job id, including its state, attempts, progress,
+// result and last error, in one round trip. ErrJobNotFound if there is none.
+func (q *Queue) Job(ctx context.Context, id string) (*Job, error) {
+	rec, err := q.st.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("hopper: get job %s: %w", id, err)
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("%w: %s in queue %s", ErrJobNotFound, id, q.name)
+	}
+	return jobFromRecord(q.name, rec)
+}
+
+// Pause stops workers from taking new jobs from the queue; jobs keep
+// waiting (and new ones can be added) until Resume. Running jobs finish.
+func (q *Queue) Pause(ctx context.Context) error {
+	if err := q.st.Pause(ctx, true); err != nil {
+		return fmt.Errorf("hopper: pause queue %s: %w", q.name, err)
+	}
+	return nil
+}
+
+// Resume undoes Pause; idle workers wake at once.
+func (q *Queue) Resume(ctx context.Context) error {
+	if err := q.st.Pause(ctx, false); err != nil {
+		return fmt.Errorf("hopper: resume queue %s: %w", q.name, err)
+	}
+	return nil
+}
+
+// RemoveOptions are options of Queue.Remove. nil means the defaults.
+type RemoveOptions struct {
+	// Force removes the job even while a worker runs it. That worker's
+	// handler then sees its context cancelled at the next heartbeat, and its
+	// acknowledgement is refused (ErrLeaseLost).
+	Force bool
+}
+
+// Remove deletes job id and all its data, whatever its state, except that
+// an active job is refused with ErrJobActive unless opts.Force is set.
+// ErrJobNotFound if there is no such job. Removing a waiting job costs
+// O(waiting jobs) in Redis (LREM).
+func (q *Queue) Remove(ctx context.Context, id string, opts *RemoveOptions) error {
+	force := opts != nil && opts.Force
+	code, state, err := q.st.Remove(ctx, id, force, "")
+	if err != nil {
+		return fmt.Errorf("hopper: remove job %s: %w", id, err)
+	}
+	switch code {
+	case store.RemoveMissing:
+		return fmt.Errorf("%w: %s in queue %s", ErrJobNotFound, id, q.name)
+	case store.RemoveActive:
+		return fmt.Errorf("%w: %s is running; set RemoveOptions.Force to remove it anyway", ErrJobActive, id)
+	}
+	q.cfg.Logger.Debug("hopper: job removed", "queue", q.name, "job", id, "state", state)
+	return nil
+}
+
+// idGen makes job IDs unique across processes without a Redis round trip:
+// a random 64-bit prefix per Queue value, then a counter. IDs are generated
+// client-side so that a retried Add (after a timeout) carries the same ID and
+// can never add a second copy.
+type idGen struct {
+	prefix string
+	n      *atomic.Uint64
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+func newIDGen() (idGen, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return idGen{}, fmt.Errorf("hopper: random job id prefix: %w", err)
+	}
+	return idGen{prefix: idEncoding.EncodeToString(b[:]), n: new(atomic.Uint64)}, nil
+}
+
+func (g idGen) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 32)
+}

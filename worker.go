@@ -1,0 +1,952 @@
+package hopper
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hopperq/hopper/internal/keys"
+	"github.com/hopperq/hopper/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// Worker runs jobs from one or more queues with a pool of goroutines. Its
+// lifecycle follows http.Server: Run blocks while it works, Shutdown stops
+// it gracefully, Close stops it at once. A Worker runs once: after it has
+// stopped, Run returns ErrWorkerClosed. All methods are safe for concurrent
+// use.
+//
+// How it works: one fetch loop claims ready jobs in batches (one script call
+// claims as many as there are free slots) and starts a goroutine per job.
+// When it finds nothing it goes idle, and one blocking reader per process
+// (BZPOPMIN on the queues' wake-up markers) wakes it within milliseconds of
+// an add. A heartbeat extends the leases of all running jobs in one call per
+// queue. A maintenance pass promotes due delayed jobs and recovers expired
+// leases, on a timer set to the next due time and every PollInterval.
+type Worker struct {
+	client  redis.UniversalClient
+	handler Handler
+	cfg     WorkerConfig
+	log     *slog.Logger
+	id      string
+	queues  []*workerQueue
+	strict  []*workerQueue // queues by weight, highest first
+	groups  []*blockGroup
+	weights int
+	now     func() time.Time // tests: injected clock passed to scripts; nil = Redis TIME
+
+	mu          sync.Mutex
+	state       int // workerNew, workerRunning, workerStopping, workerStopped
+	running     map[*runningJob]struct{}
+	nextDue     time.Time // local time of the earliest known due job; zero = none
+	idle        atomic.Bool
+	clockOffset atomic.Int64 // Redis clock minus local clock, ms
+
+	intake     chan struct{} // closed: stop fetching
+	loopsCtx   context.Context
+	loopsStop  context.CancelFunc
+	hardCtx    context.Context // parent of handler contexts
+	hardCancel context.CancelCauseFunc
+	slots      chan struct{}
+	slotFreed  chan struct{}
+	wake       chan struct{}
+	dueKick    chan struct{}
+	handlers   sync.WaitGroup
+	loops      sync.WaitGroup
+	stopOnce   sync.Once
+	stopErr    error
+	stopped    chan struct{} // closed when shutdown has finished
+}
+
+const (
+	workerNew = iota
+	workerRunning
+	workerStopping
+	workerStopped
+)
+
+type workerQueue struct {
+	name   string
+	weight int
+	st     *store.Store
+	keys   keys.Queue
+}
+
+// blockGroup is the queues one blocking reader waits on: all of them on a
+// single Redis node; one queue each on a cluster (a multi-key BZPOPMIN must
+// stay within one hash slot).
+type blockGroup struct {
+	queues  []*workerQueue
+	keys    []string // markers, then the wake key
+	wakeKey string
+	idle    chan struct{}
+}
+
+// runningJob states.
+const (
+	jobRunning = iota // handler running, lease held
+	jobAcking         // outcome decided, acknowledgement being written
+	jobDone           // acknowledged, released, or lease lost: nothing more to write
+)
+
+type runningJob struct {
+	job    *Job
+	q      *workerQueue
+	cancel context.CancelCauseFunc
+	state  atomic.Int32
+	// leaseUntil is a local-clock lower bound of the lease deadline in Redis;
+	// guarded by Worker.mu.
+	leaseUntil time.Time
+}
+
+// NewWorker returns a worker that runs jobs of queue with handler. It sends
+// nothing to Redis until Run.
+func NewWorker(client redis.UniversalClient, queue string, handler Handler, cfg *WorkerConfig) (*Worker, error) {
+	return NewMultiWorker(client, map[string]int{queue: 1}, handler, cfg)
+}
+
+// NewMultiWorker returns a worker that serves several queues with one pool
+// of WorkerConfig.Concurrency goroutines. queues maps each queue name to its
+// weight (>= 1): queues are served in proportion to their weights, or, with
+// WorkerConfig.StrictPriority, highest weight first (asynq's convention).
+//
+// On a single Redis node (or Sentinel) one blocking connection serves all the
+// queues. On Redis Cluster or a Ring, whose queues live on different slots,
+// the worker holds one blocking connection per queue.
+func NewMultiWorker(client redis.UniversalClient, queues map[string]int, handler Handler, cfg *WorkerConfig) (*Worker, error) {
+	if client == nil {
+		return nil, invalid("client", "nil", "a Redis client is required")
+	}
+	if handler == nil {
+		return nil, invalid("handler", "nil", "a Handler is required")
+	}
+	if len(queues) == 0 {
+		return nil, invalid("queues", "", "at least one queue is required")
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var idb [8]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return nil, fmt.Errorf("hopper: worker id: %w", err)
+	}
+	w := &Worker{
+		client: client, handler: handler, cfg: c, log: c.Logger, id: hex.EncodeToString(idb[:]),
+		running: make(map[*runningJob]struct{}), intake: make(chan struct{}),
+		slots: make(chan struct{}, c.Concurrency), slotFreed: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), dueKick: make(chan struct{}, 1), stopped: make(chan struct{}),
+	}
+	names := make([]string, 0, len(queues))
+	for name := range queues {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if why := keys.CheckQueueName(name); why != "" {
+			return nil, invalid("queue name", name, "%s", why)
+		}
+		weight := queues[name]
+		if weight < 1 || weight > 1000000 {
+			return nil, invalid("queue weight", fmt.Sprintf("%s=%d", name, weight), "must be 1..1000000")
+		}
+		k := keys.New(c.Prefix, name)
+		w.queues = append(w.queues, &workerQueue{name: name, weight: weight, st: store.New(client, k), keys: k})
+		w.weights += weight
+	}
+	w.strict = append([]*workerQueue(nil), w.queues...)
+	sort.SliceStable(w.strict, func(i, j int) bool { return w.strict[i].weight > w.strict[j].weight })
+	if _, single := client.(*redis.Client); single {
+		w.groups = []*blockGroup{w.newGroup(w.queues)}
+	} else {
+		for _, q := range w.queues {
+			w.groups = append(w.groups, w.newGroup([]*workerQueue{q}))
+		}
+	}
+	w.loopsCtx, w.loopsStop = context.WithCancel(context.Background())
+	w.hardCtx, w.hardCancel = context.WithCancelCause(context.Background())
+	return w, nil
+}
+
+func (w *Worker) newGroup(qs []*workerQueue) *blockGroup {
+	g := &blockGroup{queues: qs, wakeKey: qs[0].keys.Wake(w.id), idle: make(chan struct{}, 1)}
+	for _, q := range qs {
+		g.keys = append(g.keys, q.keys.Key(keys.Marker))
+	}
+	g.keys = append(g.keys, g.wakeKey)
+	return g
+}
+
+// Run processes jobs until ctx ends or Shutdown or Close is called. When ctx
+// ends, Run shuts down gracefully within WorkerConfig.ShutdownTimeout.
+// Redis errors do not stop it: it logs them and retries with backoff. It
+// returns nil after a stop, and ErrWorkerClosed if the worker already ran or
+// was shut down.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.state != workerNew {
+		w.mu.Unlock()
+		return ErrWorkerClosed
+	}
+	w.state = workerRunning
+	w.mu.Unlock()
+
+	w.loops.Add(3 + len(w.groups))
+	go w.fetchLoop()
+	go w.heartbeatLoop()
+	go w.maintenanceLoop()
+	for _, g := range w.groups {
+		go w.blockLoop(g)
+	}
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
+		_ = w.Shutdown(sctx)
+		cancel()
+	case <-w.stopped:
+	}
+	<-w.stopped
+	return nil
+}
+
+// Shutdown stops the worker gracefully: it stops fetching at once, lets
+// running handlers finish until ctx ends, then cancels the handlers still
+// running (their ctx cause is ErrWorkerShutdown) and hands their jobs back
+// to waiting without spending an attempt. It returns nil if every handler
+// finished, else ctx's error. A handler that ignores its ctx keeps running
+// in the background, but can no longer acknowledge its job. Calling
+// Shutdown again waits for the first call's result.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.mu.Lock()
+	if w.state == workerNew {
+		w.state = workerStopped
+		w.mu.Unlock()
+		w.stopOnce.Do(func() { w.loopsStop(); w.hardCancel(ErrWorkerClosed); close(w.stopped) })
+		return nil
+	}
+	if w.state == workerRunning {
+		w.state = workerStopping
+	}
+	w.mu.Unlock()
+	w.stopOnce.Do(func() {
+		w.stopErr = w.shutdown(ctx)
+		w.mu.Lock()
+		w.state = workerStopped
+		w.mu.Unlock()
+		close(w.stopped)
+	})
+	select {
+	case <-w.stopped:
+		return w.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the worker at once: like Shutdown with no drain time, it
+// cancels running handlers and hands their jobs back to waiting.
+func (w *Worker) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (w *Worker) shutdown(ctx context.Context) error {
+	close(w.intake)
+	w.wakeBlockers()
+	drained := make(chan struct{})
+	go func() { w.handlers.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		w.hardCancel(ErrWorkerShutdown)
+		w.releaseRunning()
+	}
+	w.loopsStop()
+	w.loops.Wait()
+	return err
+}
+
+// wakeBlockers interrupts the worker's own blocking reads by pushing to its
+// private wake keys (a blocked call cannot be cancelled through ctx). The key
+// expires by itself in case nobody pops it.
+func (w *Worker) wakeBlockers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, g := range w.groups {
+		_, err := w.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZAdd(ctx, g.wakeKey, redis.Z{Score: 0, Member: "stop"})
+			p.PExpire(ctx, g.wakeKey, 10*time.Second)
+			return nil
+		})
+		if err != nil {
+			w.log.Warn("hopper: could not wake blocked reader; it stops within PollInterval", "err", err)
+		}
+	}
+}
+
+// releaseRunning hands the jobs whose handlers are still running back to
+// waiting, one call per queue.
+func (w *Worker) releaseRunning() {
+	byQueue := map[*workerQueue][]store.Lease{}
+	w.mu.Lock()
+	for r := range w.running {
+		if r.state.CompareAndSwap(jobRunning, jobDone) {
+			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.job.ID, Token: r.job.lease.token})
+		}
+	}
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for q, ls := range byQueue {
+		res, err := q.st.Release(ctx, ls)
+		if err != nil {
+			w.log.Error("hopper: could not hand unfinished jobs back; they are recovered when their leases expire",
+				"queue", q.name, "jobs", len(ls), "err", err)
+			continue
+		}
+		for i, s := range res {
+			if s == store.LeaseOK {
+				w.log.Info("hopper: job handed back to waiting at shutdown", "queue", q.name, "job", ls[i].ID)
+			}
+		}
+	}
+}
+
+func (w *Worker) nowArg() int64 {
+	if w.now == nil {
+		return 0
+	}
+	return w.now().UnixMilli()
+}
+
+func (w *Worker) clock() time.Time {
+	if w.now == nil {
+		return time.Now()
+	}
+	return w.now()
+}
+
+func (w *Worker) intakeClosed() bool {
+	select {
+	case <-w.intake:
+		return true
+	default:
+		return false
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d or until stop is closed; it reports whether d elapsed.
+func sleep(d time.Duration, stop <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+func nextErrDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return 100 * time.Millisecond
+	}
+	return min(2*d, 5*time.Second)
+}
+
+// noteClock records the offset between Redis' clock and the local one, from
+// a reply stamped with Redis time redisMs that was sent at sent.
+func (w *Worker) noteClock(redisMs int64, sent time.Time) {
+	mid := sent.Add(time.Since(sent) / 2)
+	w.clockOffset.Store(redisMs - mid.UnixMilli())
+}
+
+// noteDue records a due time (Redis clock, ms) so the maintenance loop
+// promotes it on time.
+func (w *Worker) noteDue(dueMs int64) {
+	if dueMs <= 0 {
+		return
+	}
+	local := time.UnixMilli(dueMs - w.clockOffset.Load())
+	w.mu.Lock()
+	earlier := w.nextDue.IsZero() || local.Before(w.nextDue)
+	if earlier {
+		w.nextDue = local
+	}
+	w.mu.Unlock()
+	if earlier {
+		signal(w.dueKick)
+	}
+}
+
+// queueOrder returns the order in which to try the queues this round.
+func (w *Worker) queueOrder() []*workerQueue {
+	if len(w.queues) == 1 || w.cfg.StrictPriority {
+		return w.strict
+	}
+	// Weighted random permutation: each position is drawn with probability
+	// proportional to weight among the queues left.
+	left := append([]*workerQueue(nil), w.queues...)
+	total := w.weights
+	out := make([]*workerQueue, 0, len(left))
+	for len(left) > 0 {
+		n := mrand.IntN(total)
+		for i, q := range left {
+			if n < q.weight {
+				out = append(out, q)
+				total -= q.weight
+				left = append(left[:i], left[i+1:]...)
+				break
+			}
+			n -= q.weight
+		}
+	}
+	return out
+}
+
+func (w *Worker) fetchLoop() {
+	defer w.loops.Done()
+	var errDelay time.Duration
+	for !w.intakeClosed() {
+		free := cap(w.slots) - len(w.slots)
+		if free <= 0 {
+			select {
+			case <-w.slotFreed:
+			case <-w.intake:
+				return
+			}
+			continue
+		}
+		drained, err := w.fetchRound(free)
+		if err != nil {
+			errDelay = nextErrDelay(errDelay)
+			w.log.Warn("hopper: fetch failed; retrying", "err", err, "retry_in", errDelay)
+			if !sleep(errDelay, w.intake) {
+				return
+			}
+			continue
+		}
+		errDelay = 0
+		if !drained {
+			continue
+		}
+		w.idle.Store(true)
+		for _, g := range w.groups {
+			signal(g.idle)
+		}
+		select {
+		case <-w.wake:
+		case <-w.intake:
+		}
+		w.idle.Store(false)
+	}
+}
+
+// fetchRound claims up to free jobs across the queues and starts them. It
+// reports whether every queue came up short, i.e. had no more ready jobs
+// (the worker may go idle: the next add sets the wake-up marker).
+func (w *Worker) fetchRound(free int) (drained bool, err error) {
+	for _, q := range w.queueOrder() {
+		if free == 0 || w.intakeClosed() {
+			break
+		}
+		sent := time.Now()
+		res, err := q.st.Fetch(w.loopsCtx, w.nowArg(), free, w.cfg.LeaseDuration.Milliseconds())
+		if err != nil {
+			return false, fmt.Errorf("queue %s: %w", q.name, err)
+		}
+		w.noteClock(res.Now, sent)
+		w.noteDue(res.NextDue)
+		for _, c := range res.Jobs {
+			w.start(q, c, sent)
+			free--
+		}
+	}
+	return free > 0, nil
+}
+
+// start launches the goroutine of one claimed job. Only the fetch loop calls
+// it, and only with a free slot, so acquiring the slot never blocks.
+func (w *Worker) start(q *workerQueue, c store.Claimed, sent time.Time) {
+	w.slots <- struct{}{}
+	w.handlers.Add(1)
+	job, err := jobFromBody(q.name, c.ID, c.Body)
+	if err != nil {
+		// A body no handler can read (a foreign producer's bug): dead-letter it
+		// rather than let it cycle.
+		job = &Job{ID: c.ID, Queue: q.name, Name: "?", keepDead: wireDefaultKeepDead()}
+	}
+	job.State = StateActive
+	job.AttemptsMade, job.Stalls = c.Attempts, c.Stalls
+	job.StartedAt = w.clock()
+	job.DueAt = sent.Add(w.cfg.LeaseDuration)
+	job.lease = &jobLease{st: q.st, token: c.Token}
+	ctx, cancel := context.WithCancelCause(w.hardCtx)
+	r := &runningJob{job: job, q: q, cancel: cancel, leaseUntil: sent.Add(w.cfg.LeaseDuration)}
+	w.mu.Lock()
+	w.running[r] = struct{}{}
+	w.mu.Unlock()
+	if err != nil {
+		go w.finishBadBody(ctx, r, err)
+		return
+	}
+	go w.process(ctx, r)
+}
+
+func (w *Worker) release(r *runningJob) {
+	r.cancel(nil)
+	w.mu.Lock()
+	delete(w.running, r)
+	w.mu.Unlock()
+	<-w.slots
+	signal(w.slotFreed)
+	w.handlers.Done()
+}
+
+func (w *Worker) finishBadBody(ctx context.Context, r *runningJob, err error) {
+	defer w.release(r)
+	w.finish(ctx, r, Permanent(err))
+}
+
+// process runs one job's handler and records its outcome.
+func (w *Worker) process(ctx context.Context, r *runningJob) {
+	defer w.release(r)
+	job := r.job
+	tctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, ErrJobTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.call(tctx, job) }()
+	select {
+	case err := <-done:
+		if err != nil && errors.Is(context.Cause(tctx), ErrJobTimeout) && !errors.Is(err, ErrJobTimeout) {
+			err = fmt.Errorf("%w after %s: %w", ErrJobTimeout, job.Timeout, err)
+		}
+		w.finish(ctx, r, err)
+	case <-tctx.Done():
+		cause := context.Cause(tctx)
+		if errors.Is(cause, ErrJobTimeout) {
+			// Fail the attempt now: a handler that ignores its ctx must not hold
+			// the job hostage, and can no longer complete it.
+			w.finish(ctx, r, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
+		}
+		start := time.Now()
+		err := <-done
+		level := slog.LevelDebug
+		if time.Since(start) > time.Second {
+			level = slog.LevelWarn // it ignored its ctx and held a slot meanwhile
+		}
+		w.log.Log(context.Background(), level, "hopper: handler returned after its job ended; outcome discarded",
+			"queue", r.q.name, "job", job.ID, "cause", cause, "returned", err, "late_by", time.Since(start))
+	}
+}
+
+// call runs the handler, turning a panic into a *PanicError.
+func (w *Worker) call(ctx context.Context, job *Job) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: string(debug.Stack())}
+		}
+	}()
+	return w.handler.ProcessJob(ctx, job)
+}
+
+// finish records the outcome of an attempt. herr is the handler's error.
+func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
+	if !r.state.CompareAndSwap(jobRunning, jobAcking) {
+		return // lease lost or released meanwhile: nothing may be written
+	}
+	defer r.state.Store(jobDone)
+	job, q := r.job, r.q
+	tok := job.lease.token
+	nowArg := w.nowArg()
+	attempt := job.AttemptsMade + 1
+	var (
+		retryAfter *RetryAfterError
+		permanent  *PermanentError
+		panicErr   *PanicError
+	)
+	info := errInfo{}
+	if herr != nil {
+		info.Error = herr.Error()
+		if errors.As(herr, &panicErr) {
+			info.Stack = panicErr.Stack
+		}
+	}
+	var (
+		status int
+		err    error
+		hook   func()
+	)
+	switch {
+	case herr == nil:
+		kc := job.keepCompleted
+		status, err = w.ack(r, func(ctx context.Context) (int, error) {
+			s, err := q.st.Complete(ctx, nowArg, []store.Ack{{ID: job.ID, Token: tok, Result: job.result(),
+				KeepCount: kc.Count, KeepAgeMs: kc.Age}})
+			if err != nil {
+				return 0, err
+			}
+			return s[0], nil
+		})
+		job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, attempt, job.result(), w.clock()
+		if w.cfg.OnCompleted != nil {
+			hook = func() { w.cfg.OnCompleted(ctx, job) }
+		}
+	case errors.As(herr, &retryAfter):
+		delay := max(retryAfter.Delay, 0)
+		b, _ := jsonString(info)
+		status, err = w.ack(r, func(ctx context.Context) (int, error) {
+			return q.st.Retry(ctx, nowArg, job.ID, tok, delay.Milliseconds(), b, false)
+		})
+		job.State, job.LastError, job.DueAt = StateDelayed, info.Error, w.clock().Add(delay)
+	case errors.As(herr, &permanent) || attempt >= job.MaxAttempts:
+		if permanent != nil {
+			info.Reason = "permanent failure: " + info.Error
+		} else {
+			info.Reason = fmt.Sprintf("attempts exhausted: %d of %d failed", attempt, job.MaxAttempts)
+		}
+		b, _ := jsonString(info)
+		kd := job.keepDead
+		status, err = w.ack(r, func(ctx context.Context) (int, error) {
+			return q.st.Dead(ctx, nowArg, job.ID, tok, b, kd.Count, kd.Age, true)
+		})
+		job.State, job.AttemptsMade, job.LastError, job.Stack, job.DeadReason = StateDead, attempt, info.Error, info.Stack, info.Reason
+		job.FinishedAt = w.clock()
+		if w.cfg.OnDead != nil {
+			hook = func() { w.cfg.OnDead(ctx, job, herr) }
+		}
+	default:
+		delay := w.retryDelay(job, attempt, herr)
+		b, _ := jsonString(info)
+		status, err = w.ack(r, func(ctx context.Context) (int, error) {
+			return q.st.Retry(ctx, nowArg, job.ID, tok, delay.Milliseconds(), b, true)
+		})
+		job.State, job.AttemptsMade, job.LastError, job.Stack = StateFailed, attempt, info.Error, info.Stack
+		job.DueAt = w.clock().Add(delay)
+		if w.cfg.OnFailed != nil {
+			hook = func() { w.cfg.OnFailed(ctx, job, herr) }
+		}
+	}
+	switch {
+	case err != nil:
+		w.log.Error("hopper: could not record job outcome; the job is re-run when its lease expires",
+			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", tok, "err", err)
+	case status == store.LeaseLost:
+		w.log.Warn("hopper: job outcome refused: lease lost (the job was recovered, released or removed)",
+			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", tok)
+	default:
+		if herr != nil {
+			w.log.Debug("hopper: job attempt failed", "queue", q.name, "job", job.ID, "attempt", attempt,
+				"state", job.State, "err", herr)
+		}
+		if hook != nil {
+			w.runHook(q.name, job.ID, hook)
+		}
+	}
+}
+
+func (w *Worker) runHook(queue, id string, hook func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("hopper: hook panicked", "queue", queue, "job", id, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	hook()
+}
+
+// ack writes an outcome, retrying transient Redis errors with backoff while
+// the lease can still be valid (the heartbeat keeps extending it meanwhile).
+// Past the lease the job will be recovered and run again, so it gives up.
+func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (int, error) {
+	var delay time.Duration
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
+		s, err := op(ctx)
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		w.mu.Lock()
+		until := r.leaseUntil
+		w.mu.Unlock()
+		delay = nextErrDelay(delay)
+		if time.Now().Add(delay).After(until) {
+			return 0, err
+		}
+		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.job.ID, "err", err)
+		time.Sleep(delay) // bounded by the lease; nothing else to wait for
+	}
+}
+
+// retryDelay picks the backoff for a failed attempt.
+func (w *Worker) retryDelay(job *Job, attempt int, err error) time.Duration {
+	now := w.clock()
+	var d time.Duration
+	switch {
+	case job.customBackoff && job.Backoff.kind == backoffCustom:
+		if f := w.cfg.Backoffs[job.Backoff.name]; f != nil {
+			d = f(attempt, err)
+		} else {
+			w.log.Warn("hopper: job names an unregistered custom backoff; using the worker's default",
+				"queue", job.Queue, "job", job.ID, "backoff", job.Backoff.name)
+			d = w.defaultDelay(now, attempt, err)
+		}
+	case job.customBackoff:
+		d = job.Backoff.Delay(now, attempt)
+	default:
+		d = w.defaultDelay(now, attempt, err)
+	}
+	return max(d, 0)
+}
+
+func (w *Worker) defaultDelay(now time.Time, attempt int, err error) time.Duration {
+	if w.cfg.DefaultBackoff != nil {
+		return w.cfg.DefaultBackoff(attempt, err)
+	}
+	return defaultBackoff().Delay(now, attempt)
+}
+
+// loseLease marks r's lease lost and cancels its handler.
+func (w *Worker) loseLease(r *runningJob, why string) {
+	for {
+		s := r.state.Load()
+		if s == jobDone {
+			return
+		}
+		if r.state.CompareAndSwap(s, jobDone) {
+			break
+		}
+	}
+	w.log.Warn("hopper: lease lost; cancelling the handler", "queue", r.q.name, "job", r.job.ID,
+		"lease", r.job.lease.token, "why", why)
+	r.cancel(ErrLeaseLost)
+}
+
+func (w *Worker) heartbeatLoop() {
+	defer w.loops.Done()
+	t := time.NewTimer(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-w.loopsCtx.Done():
+			return
+		}
+		t.Reset(w.heartbeat())
+	}
+}
+
+// heartbeat extends the leases of all running jobs, one call per queue, and
+// cancels the handlers whose lease is lost or about to expire unextended. It
+// returns the time until the next heartbeat.
+func (w *Worker) heartbeat() time.Duration {
+	type item struct {
+		r *runningJob
+		l store.Lease
+	}
+	byQueue := map[*workerQueue][]item{}
+	w.mu.Lock()
+	for r := range w.running {
+		if r.state.Load() != jobDone {
+			byQueue[r.q] = append(byQueue[r.q], item{r, store.Lease{ID: r.job.ID, Token: r.job.lease.token}})
+		}
+	}
+	w.mu.Unlock()
+	for q, items := range byQueue {
+		ls := make([]store.Lease, len(items))
+		for i, it := range items {
+			ls[i] = it.l
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(w.loopsCtx, w.cfg.HeartbeatInterval)
+		res, err := q.st.Extend(ctx, w.nowArg(), w.cfg.LeaseDuration.Milliseconds(), ls)
+		cancel()
+		if err != nil {
+			if w.loopsCtx.Err() == nil {
+				w.log.Warn("hopper: heartbeat failed", "queue", q.name, "jobs", len(ls), "err", err)
+			}
+			continue
+		}
+		w.mu.Lock()
+		for i, s := range res {
+			if s == store.LeaseOK {
+				items[i].r.leaseUntil = sent.Add(w.cfg.LeaseDuration)
+			}
+		}
+		w.mu.Unlock()
+		for i, s := range res {
+			if s != store.LeaseOK {
+				w.loseLease(items[i].r, "heartbeat refused: the job was recovered, released or removed")
+			}
+		}
+	}
+	// Cancel handlers whose lease may expire before the next successful
+	// heartbeat, before recovery can hand their job to another worker.
+	margin := w.cfg.LeaseDuration / 10
+	now := time.Now()
+	next := w.cfg.HeartbeatInterval
+	var expiring []*runningJob
+	w.mu.Lock()
+	for r := range w.running {
+		if r.state.Load() == jobDone {
+			continue
+		}
+		left := r.leaseUntil.Sub(now) - margin
+		if left <= 0 {
+			expiring = append(expiring, r)
+		} else if left < next {
+			next = left
+		}
+	}
+	w.mu.Unlock()
+	for _, r := range expiring {
+		w.loseLease(r, "lease about to expire: heartbeats failed")
+	}
+	return max(next, 5*time.Millisecond)
+}
+
+func (w *Worker) maintenanceLoop() {
+	defer w.loops.Done()
+	poll := time.NewTicker(w.cfg.PollInterval)
+	defer poll.Stop()
+	due := time.NewTimer(time.Hour)
+	defer due.Stop()
+	w.maintain()
+	for {
+		w.mu.Lock()
+		next := w.nextDue
+		w.mu.Unlock()
+		if !next.IsZero() {
+			due.Reset(max(time.Until(next), 0))
+		} else {
+			due.Stop()
+		}
+		select {
+		case <-poll.C:
+		case <-due.C:
+			w.mu.Lock()
+			if !w.nextDue.After(time.Now()) {
+				w.nextDue = time.Time{}
+			}
+			w.mu.Unlock()
+		case <-w.dueKick:
+			continue
+		case <-w.loopsCtx.Done():
+			return
+		}
+		w.maintain()
+	}
+}
+
+// maintain promotes due jobs and recovers expired leases on every queue,
+// then wakes the fetch loop.
+func (w *Worker) maintain() {
+	ctx := w.loopsCtx
+	for _, q := range w.queues {
+		for i := 0; i < 10; i++ { // bounded: 10 batches per pass
+			sent := time.Now()
+			r, err := q.st.Promote(ctx, w.nowArg(), promoteBatch, "")
+			if err != nil {
+				if ctx.Err() == nil {
+					w.log.Warn("hopper: promoting due jobs failed", "queue", q.name, "err", err)
+				}
+				break
+			}
+			w.noteClock(r.Now, sent)
+			w.noteDue(r.NextDue)
+			if r.Moved < promoteBatch {
+				break
+			}
+		}
+		for i := 0; i < 10; i++ {
+			requeued, dead, err := q.st.Recover(ctx, w.nowArg(), w.cfg.MaxStalls, recoverBatch,
+				DefaultKeepDeadCount, DefaultKeepDeadAge.Milliseconds())
+			if err != nil {
+				if ctx.Err() == nil {
+					w.log.Warn("hopper: recovering expired leases failed", "queue", q.name, "err", err)
+				}
+				break
+			}
+			if len(requeued) > 0 {
+				w.log.Warn("hopper: recovered jobs whose lease expired", "queue", q.name, "jobs", requeued)
+			}
+			if len(dead) > 0 {
+				w.log.Error("hopper: dead-lettered jobs that stalled too often", "queue", q.name,
+					"jobs", dead, "max_stalls", w.cfg.MaxStalls)
+			}
+			if len(requeued)+len(dead) < recoverBatch {
+				break
+			}
+		}
+	}
+	signal(w.wake)
+}
+
+// recoverBatch bounds the jobs one recover call handles.
+const recoverBatch = 100
+
+// blockLoop is a blocking reader: while the worker is idle it waits on the
+// queues' markers with BZPOPMIN and wakes the fetch loop.
+func (w *Worker) blockLoop(g *blockGroup) {
+	defer w.loops.Done()
+	var errDelay time.Duration
+	for {
+		select {
+		case <-g.idle:
+		case <-w.intake:
+			return
+		}
+		for w.idle.Load() && !w.intakeClosed() {
+			res, err := w.client.BZPopMin(w.loopsCtx, w.cfg.PollInterval, g.keys...).Result()
+			if w.intakeClosed() {
+				return
+			}
+			if errors.Is(err, redis.Nil) {
+				continue // timed out; the maintenance pass covers missed markers
+			}
+			if err != nil {
+				errDelay = nextErrDelay(errDelay)
+				w.log.Warn("hopper: blocking wait failed; retrying", "err", err, "retry_in", errDelay)
+				if !sleep(errDelay, w.intake) {
+					return
+				}
+				continue
+			}
+			errDelay = 0
+			switch {
+			case res.Key == g.wakeKey:
+				// A stale wake-up of ours; the shutdown check above handles a real one.
+			case res.Member == "0":
+				if cap(w.slots) == len(w.slots) {
+					// No free slot: hand the wake-up on to another worker.
+					w.client.ZAdd(w.loopsCtx, res.Key, redis.Z{Score: 0, Member: "0"})
+				}
+				signal(w.wake)
+			default:
+				w.noteDue(int64(res.Score))
+			}
+		}
+	}
+}
