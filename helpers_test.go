@@ -19,8 +19,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// go-redis logs dial failures of the outage tests to stderr; keep the
+	// test output readable.
+	redis.SetLogger(quietLogger{})
 	goleak.VerifyTestMain(m)
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // harness is one test's view of one Redis backend, isolated by a unique key
 // prefix (never FLUSHDB).

@@ -200,9 +200,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.state = workerRunning
 	w.mu.Unlock()
 
-	w.loops.Add(3 + len(w.groups))
+	w.loops.Add(4 + len(w.groups))
 	go w.fetchLoop()
 	go w.heartbeatLoop()
+	go w.watchdogLoop()
 	go w.maintenanceLoop()
 	for _, g := range w.groups {
 		go w.blockLoop(g)
@@ -758,8 +759,8 @@ func (w *Worker) heartbeatLoop() {
 }
 
 // heartbeat extends the leases of all running jobs, one call per queue, and
-// cancels the handlers whose lease is lost or about to expire unextended. It
-// returns the time until the next heartbeat.
+// cancels the handlers whose lease is lost. It returns the time until the
+// next heartbeat.
 func (w *Worker) heartbeat() time.Duration {
 	type item struct {
 		r *runningJob
@@ -801,29 +802,40 @@ func (w *Worker) heartbeat() time.Duration {
 			}
 		}
 	}
-	// Cancel handlers whose lease may expire before the next successful
-	// heartbeat, before recovery can hand their job to another worker.
-	margin := w.cfg.LeaseDuration / 10
-	now := time.Now()
-	next := w.cfg.HeartbeatInterval
-	var expiring []*runningJob
-	w.mu.Lock()
-	for r := range w.running {
-		if r.state.Load() == jobDone {
-			continue
+	return w.cfg.HeartbeatInterval
+}
+
+// leaseMargin is how long before a lease's local deadline the watchdog
+// cancels a handler whose lease could not be extended.
+func (w *Worker) leaseMargin() time.Duration { return w.cfg.LeaseDuration / 10 }
+
+// watchdogLoop cancels handlers whose lease may expire before a heartbeat
+// succeeds, so that recovery never hands a job to another worker while this
+// one still runs it. It runs apart from the heartbeat because a heartbeat
+// stuck on an unreachable server must not delay it; it sends nothing to Redis.
+func (w *Worker) watchdogLoop() {
+	defer w.loops.Done()
+	t := time.NewTicker(max(w.leaseMargin()/2, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-w.loopsCtx.Done():
+			return
 		}
-		left := r.leaseUntil.Sub(now) - margin
-		if left <= 0 {
-			expiring = append(expiring, r)
-		} else if left < next {
-			next = left
+		now := time.Now()
+		var expiring []*runningJob
+		w.mu.Lock()
+		for r := range w.running {
+			if r.state.Load() != jobDone && !now.Before(r.leaseUntil.Add(-w.leaseMargin())) {
+				expiring = append(expiring, r)
+			}
+		}
+		w.mu.Unlock()
+		for _, r := range expiring {
+			w.loseLease(r, "lease about to expire: heartbeats failed")
 		}
 	}
-	w.mu.Unlock()
-	for _, r := range expiring {
-		w.loseLease(r, "lease about to expire: heartbeats failed")
-	}
-	return max(next, 5*time.Millisecond)
 }
 
 func (w *Worker) maintenanceLoop() {

@@ -1,5 +1,6 @@
 -- counts.lua: jobs per state, consistently at one instant. Read-only.
 -- KEYS: the queue's keys (lib.lua).
+-- ARGV: none.
 -- Returns {waiting, active, delayed, failed, completed, dead, paused (0|1)}.
 return {
   redis.call('LLEN', K.wait) + redis.call('ZCARD', K.prio),
