@@ -64,6 +64,11 @@ type Job struct {
 	Timeout  time.Duration
 	Backoff  Backoff
 
+	// Metadata is JobOptions.Metadata.
+	Metadata map[string]string
+	// Schedule is the key of the schedule that enqueued the job, if any.
+	Schedule string
+
 	// Progress is the last value a handler reported with UpdateProgress
 	// (JSON), or nil.
 	Progress json.RawMessage
@@ -179,6 +184,7 @@ func jobFromBody(queue, id, body string) (*Job, error) {
 		return nil, fmt.Errorf("hopper: job %s: %w", id, err)
 	}
 	j := &Job{ID: id, Queue: queue, Name: h.Name, Payload: payload, CreatedAt: msToTime(h.Created),
+		Metadata: h.Meta, Schedule: h.Schedule,
 		MaxAttempts: DefaultAttempts, Timeout: DefaultTimeout, Backoff: defaultBackoff(), Priority: h.Priority,
 		keepCompleted: wire.Retention{Count: DefaultKeepCompletedCount, Age: DefaultKeepCompletedAge.Milliseconds()},
 		keepDead:      wire.Retention{Count: DefaultKeepDeadCount, Age: DefaultKeepDeadAge.Milliseconds()},

@@ -67,6 +67,29 @@ type JobOptions struct {
 	KeepCompleted *Retention
 	// KeepDead is KeepCompleted for the dead-letter queue.
 	KeepDead *Retention
+
+	// Unique deduplicates by a key over a time window: while a job added
+	// with the same Unique.Key within the last Unique.Window is remembered,
+	// adding another adds nothing and returns that job with Duplicate set
+	// (if it no longer exists, a Job with only its ID and an empty State).
+	// Unlike ID, which dedupes while the job exists, Unique holds for the
+	// window even after the job completed or was removed. Checked atomically
+	// with the add, also within AddBulk.
+	Unique *Unique
+
+	// Metadata is free-form data stored with the job (e.g. a team or user
+	// ID) and returned on Job.Metadata. At most 64 entries; keys 1-100 bytes,
+	// values up to 1,000 bytes.
+	Metadata map[string]string
+}
+
+// Unique is a time-window deduplication rule; see JobOptions.Unique.
+type Unique struct {
+	// Key identifies "the same job", e.g. "sync-crm:team-42". Same allow-list
+	// as job IDs.
+	Key string
+	// Window is how long the key is remembered after the add; > 0.
+	Window time.Duration
 }
 
 // Retention bounds a set of finished jobs (BullMQ's removeOnComplete /
@@ -117,6 +140,8 @@ type resolvedJob struct {
 	delayMs  int64
 	runAtMs  int64
 	priority int
+	unique   string
+	windowMs int64
 }
 
 // resolve validates one job against the queue's config and fills defaults.
@@ -211,6 +236,28 @@ func (q *Queue) resolve(name string, payload []byte, o *JobOptions, nowMs int64)
 			}
 		}
 	}
+	if u := o.Unique; u != nil {
+		if why := keys.CheckJobID(u.Key); why != "" {
+			return resolvedJob{}, invalid("JobOptions.Unique.Key", u.Key, "%s", why)
+		}
+		if u.Window < time.Millisecond {
+			return resolvedJob{}, invalid("JobOptions.Unique.Window", u.Window, "must be at least 1ms")
+		}
+		r.unique, r.windowMs = u.Key, u.Window.Milliseconds()
+	}
+	if len(o.Metadata) > maxMetadata {
+		return resolvedJob{}, invalid("JobOptions.Metadata", len(o.Metadata), "at most %d entries", maxMetadata)
+	}
+	for k, v := range o.Metadata {
+		if k == "" || len(k) > 100 || len(v) > 1000 {
+			return resolvedJob{}, invalid("JobOptions.Metadata", k, "keys must be 1-100 bytes and values at most 1000 bytes")
+		}
+	}
+	if len(o.Metadata) > 0 {
+		h.Meta = o.Metadata
+	}
 	r.header = h
 	return r, nil
 }
+
+const maxMetadata = 64

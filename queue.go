@@ -202,7 +202,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	nowMs := q.clock().UnixMilli()
 	resolved := make([]resolvedJob, len(jobs))
 	send := make([]store.NewJob, 0, len(jobs))
-	firstOf := make(map[string]int, len(jobs)) // id -> index in send
+	firstOf := make(map[string]int, len(jobs)) // id or "u:"+unique key -> index in send
 	sendIdx := make([]int, len(jobs))
 	for i, nj := range jobs {
 		r, err := q.resolve(nj.Name, nj.Payload, nj.Options, nowMs)
@@ -217,13 +217,21 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 			sendIdx[i] = -1 - k // duplicate of an earlier job in this batch
 			continue
 		}
+		if k, ok := firstOf["u:"+r.unique]; ok && r.unique != "" {
+			sendIdx[i] = -1 - k
+			continue
+		}
 		body, err := wire.Encode(&r.header, r.payload)
 		if err != nil {
 			return nil, fmt.Errorf("hopper: encode job: %w", err)
 		}
 		firstOf[r.id] = len(send)
+		if r.unique != "" {
+			firstOf["u:"+r.unique] = len(send)
+		}
 		sendIdx[i] = len(send)
-		send = append(send, store.NewJob{ID: r.id, Body: body, DelayMs: r.delayMs, RunAtMs: r.runAtMs, Priority: r.priority})
+		send = append(send, store.NewJob{ID: r.id, Body: body, DelayMs: r.delayMs, RunAtMs: r.runAtMs,
+			Priority: r.priority, Unique: r.unique, WindowMs: r.windowMs})
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("hopper: %s: %w", op, err)
@@ -233,17 +241,20 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, err)
 	}
 	out := make([]*Job, len(jobs))
-	for i, r := range resolved {
+	for i := range resolved {
 		k, dupInBatch := sendIdx[i], false
 		if k < 0 {
 			k, dupInBatch = -1-k, true
 		}
 		ar := res[k]
 		var j *Job
-		if ar.Added {
-			j, err = jobFromBody(q.name, r.id, string(send[k].Body))
-		} else {
-			j, err = jobFromBody(q.name, r.id, ar.Body)
+		switch {
+		case ar.Added:
+			j, err = jobFromBody(q.name, send[k].ID, string(send[k].Body))
+		case ar.Body == "": // a unique key's job that no longer exists
+			j = &Job{ID: ar.ID, Queue: q.name}
+		default:
+			j, err = jobFromBody(q.name, ar.ID, ar.Body)
 		}
 		if err != nil {
 			return nil, err

@@ -871,11 +871,13 @@ func (w *Worker) maintenanceLoop() {
 	}
 }
 
-// maintain promotes due jobs and recovers expired leases on every queue,
-// then wakes the fetch loop.
+// maintain promotes due jobs, fires due schedule ticks and recovers expired
+// leases on every queue, then wakes the fetch loop.
 func (w *Worker) maintain() {
 	ctx := w.loopsCtx
 	for _, q := range w.queues {
+		var redisNow time.Time
+		nextSched := int64(-1)
 		for i := 0; i < 10; i++ { // bounded: 10 batches per pass
 			sent := time.Now()
 			r, err := q.st.Promote(ctx, w.nowArg(), promoteBatch, "")
@@ -887,9 +889,22 @@ func (w *Worker) maintain() {
 			}
 			w.noteClock(r.Now, sent)
 			w.noteDue(r.NextDue)
+			redisNow, nextSched = time.UnixMilli(r.Now), r.NextSched
 			if r.Moved < promoteBatch {
 				break
 			}
+		}
+		if !w.cfg.DisableScheduler && nextSched >= 0 {
+			if nextSched <= redisNow.UnixMilli() {
+				// Only now read the schedules: an idle queue with schedules costs
+				// nothing beyond the promote call.
+				_, next, err := runSchedules(ctx, q.st, w.nowArg(), redisNow, w.log.With("queue", q.name))
+				if err != nil && ctx.Err() == nil {
+					w.log.Warn("hopper: running schedules failed", "queue", q.name, "err", err)
+				}
+				nextSched = next
+			}
+			w.noteDue(nextSched)
 		}
 		for i := 0; i < 10; i++ {
 			requeued, dead, err := q.st.Recover(ctx, w.nowArg(), w.cfg.MaxStalls, recoverBatch,

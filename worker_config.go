@@ -63,6 +63,11 @@ type WorkerConfig struct {
 	// ends. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 
+	// DisableScheduler stops this worker from firing its queues' recurring
+	// schedules. Defaults to false: every worker runs the scheduler, and the
+	// schedules still fire each tick exactly once.
+	DisableScheduler bool
+
 	// Backoffs holds the named functions selected per job by Custom(name).
 	Backoffs map[string]BackoffFunc
 	// DefaultBackoff computes retry delays for jobs that set no Backoff

@@ -29,6 +29,11 @@ const (
 	Res              // hash id -> result bytes
 	Err              // hash id -> last error (JSON)
 	Prog             // hash id -> progress (JSON)
+	Sched            // hash schedule key -> schedule definition (JSON)
+	SchedNext        // zset schedule key -> next tick (ms); absent while paused
+	SchedRun         // hash schedule key -> run state (JSON: last tick, last job, runs, skipped)
+	Uniq             // hash unique key -> "<expiry ms>|<job id>" (time-window deduplication)
+	UniqExp          // zset unique key -> expiry (ms), to trim expired entries
 	NumParts
 )
 
@@ -36,7 +41,8 @@ var names = [NumParts]string{
 	Jobs: "jobs", Wait: "wait", Prio: "prio", Active: "active", Delayed: "delayed",
 	Failed: "failed", Completed: "completed", Dead: "dead", Marker: "marker", Meta: "meta",
 	Pri: "pri", Att: "att", Stall: "stall", Lease: "lease", Pat: "pat", Fin: "fin",
-	Res: "res", Err: "err", Prog: "prog",
+	Res: "res", Err: "err", Prog: "prog", Sched: "sched", SchedNext: "schednext",
+	SchedRun: "schedrun", Uniq: "uniq", UniqExp: "uniqexp",
 }
 
 // PartName returns the suffix of part p.

@@ -8,7 +8,8 @@ local K = {
   delayed = KEYS[5], failed = KEYS[6], completed = KEYS[7], dead = KEYS[8],
   marker = KEYS[9], meta = KEYS[10], pri = KEYS[11], att = KEYS[12],
   stall = KEYS[13], lease = KEYS[14], pat = KEYS[15], fin = KEYS[16],
-  res = KEYS[17], err = KEYS[18], prog = KEYS[19],
+  res = KEYS[17], err = KEYS[18], prog = KEYS[19], sched = KEYS[20],
+  schednext = KEYS[21], schedrun = KEYS[22], uniq = KEYS[23], uniqexp = KEYS[24],
 }
 -- Per-job hashes, keyed by job id.
 local COLUMNS = { K.jobs, K.pri, K.att, K.stall, K.lease, K.pat, K.fin, K.res, K.err, K.prog }
@@ -52,12 +53,13 @@ local function schedule(set, id, due)
 end
 
 -- next_due returns the earliest due time of delayed and failed jobs, or -1.
+-- (Schedule ticks are read by the scheduler pass, which not every worker runs.)
 local function next_due()
   local d = -1
-  local a = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
-  if a[2] then d = tonumber(a[2]) end
-  local b = redis.call('ZRANGE', K.failed, 0, 0, 'WITHSCORES')
-  if b[2] and (d < 0 or tonumber(b[2]) < d) then d = tonumber(b[2]) end
+  for _, set in ipairs({ K.delayed, K.failed }) do
+    local a = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+    if a[2] and (d < 0 or tonumber(a[2]) < d) then d = tonumber(a[2]) end
+  end
   return d
 end
 

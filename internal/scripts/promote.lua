@@ -2,8 +2,9 @@
 -- KEYS: the queue's keys (lib.lua).
 -- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: most jobs to move per set;
 --   ARGV[3]: a job id to promote now whatever its due time ('' = only due jobs).
--- Returns {moved, next due (-1 = none), now}. With an id: moved is 1 if the
---   job was delayed or failed and is now waiting, else 0.
+-- Returns {moved, next due (-1 = none), now, next schedule tick (-1 = none)}.
+--   With an id: moved is 1 if the job was delayed or failed and is now
+--   waiting, else 0.
 -- Atomic: when several workers run it at once each job moves exactly once.
 local now = now_ms(ARGV[1])
 local moved = 0
@@ -15,7 +16,7 @@ if ARGV[3] ~= '' then
       moved = 1
     end
   end
-  return { moved, next_due(), now }
+  return { moved, next_due(), now, -1 }
 end
 local limit = tonumber(ARGV[2])
 for _, set in ipairs({ K.delayed, K.failed }) do
@@ -26,4 +27,7 @@ for _, set in ipairs({ K.delayed, K.failed }) do
     moved = moved + #ids
   end
 end
-return { moved, next_due(), now }
+local sn = redis.call('ZRANGE', K.schednext, 0, 0, 'WITHSCORES')
+local next_sched = -1
+if sn[2] then next_sched = tonumber(sn[2]) end
+return { moved, next_due(), now, next_sched }

@@ -59,11 +59,14 @@ var (
 	Pause    = load("pause")
 	DLQRetry = load("dlq_retry")
 	Clean    = load("clean")
+	SchedSet = load("sched_set")
+	SchedDel = load("sched_remove")
+	SchedRun = load("sched_fire")
 )
 
 // All lists every script.
 var All = []*Script{Add, Fetch, Complete, Retry, Dead, Release, Extend, Progress,
-	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean}
+	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean, SchedSet, SchedDel, SchedRun}
 
 // Own returns the script's own source, without lib.lua.
 func (s *Script) Own() string {

@@ -58,21 +58,24 @@ type NewJob struct {
 	DelayMs  int64
 	RunAtMs  int64
 	Priority int
+	Unique   string // time-window deduplication key; "" = none
+	WindowMs int64
 }
 
 // AddResult is the outcome for one added job.
 type AddResult struct {
 	Added bool
-	State string
+	State string // "" if the duplicate no longer exists
 	Body  string // the existing job's body when !Added
+	ID    string // the existing job's id when !Added
 }
 
 // Add adds jobs atomically.
 func (s *Store) Add(ctx context.Context, now int64, jobs []NewJob) ([]AddResult, error) {
-	args := make([]any, 0, 2+5*len(jobs))
+	args := make([]any, 0, 2+7*len(jobs))
 	args = append(args, now, len(jobs))
 	for _, j := range jobs {
-		args = append(args, j.ID, j.Body, j.DelayMs, j.RunAtMs, j.Priority)
+		args = append(args, j.ID, j.Body, j.DelayMs, j.RunAtMs, j.Priority, j.Unique, j.WindowMs)
 	}
 	v, err := s.run(ctx, scripts.Add, args...)
 	if err != nil {
@@ -89,8 +92,8 @@ func (s *Store) Add(ctx context.Context, now int64, jobs []NewJob) ([]AddResult,
 			return nil, fmt.Errorf("add script: bad reply %v", r)
 		}
 		out[i] = AddResult{Added: toInt(row[0]) == 1, State: toStr(row[1])}
-		if len(row) > 2 {
-			out[i].Body = toStr(row[2])
+		if len(row) > 3 {
+			out[i].Body, out[i].ID = toStr(row[2]), toStr(row[3])
 		}
 	}
 	return out, nil
@@ -216,9 +219,10 @@ func (s *Store) Progress(ctx context.Context, id, tok string, value []byte) (int
 
 // PromoteResult is the reply of Promote.
 type PromoteResult struct {
-	Moved   int
-	NextDue int64
-	Now     int64
+	Moved     int
+	NextDue   int64
+	Now       int64
+	NextSched int64 // earliest schedule tick, -1 none
 }
 
 // Promote moves due delayed and failed jobs (at most limit of each) to
@@ -228,11 +232,11 @@ func (s *Store) Promote(ctx context.Context, now int64, limit int, id string) (P
 	if err != nil {
 		return PromoteResult{}, err
 	}
-	row, err := slice(v, 3)
+	row, err := slice(v, 4)
 	if err != nil {
 		return PromoteResult{}, err
 	}
-	return PromoteResult{Moved: int(toInt(row[0])), NextDue: toInt(row[1]), Now: toInt(row[2])}, nil
+	return PromoteResult{Moved: int(toInt(row[0])), NextDue: toInt(row[1]), Now: toInt(row[2]), NextSched: toInt(row[3])}, nil
 }
 
 // Recover returns jobs with expired leases to waiting, or dead-letters them
@@ -430,6 +434,121 @@ func (s *Store) Card(ctx context.Context, part int) (int64, error) {
 	return n, nil
 }
 
+// SetSchedule writes a schedule definition and its next tick (-1: none),
+// if the stored definition is still expect ("" = no check). It returns 1
+// created, 0 updated, -1 refused (concurrent change).
+func (s *Store) SetSchedule(ctx context.Context, key, def string, nextMs int64, expect string) (int, error) {
+	v, err := s.run(ctx, scripts.SchedSet, key, def, nextMs, expect)
+	if err != nil {
+		return 0, err
+	}
+	return int(toInt(v)), nil
+}
+
+// RemoveSchedule deletes a schedule; false if there was none.
+func (s *Store) RemoveSchedule(ctx context.Context, key string) (bool, error) {
+	v, err := s.run(ctx, scripts.SchedDel, key)
+	if err != nil {
+		return false, err
+	}
+	return toInt(v) == 1, nil
+}
+
+// Fire is one schedule tick to handle.
+type Fire struct {
+	Key      string
+	DueMs    int64 // the schedule's next tick as read
+	Def      string
+	NextMs   int64 // -1: no further tick
+	Run      bool
+	Passed   int
+	JobID    string
+	Body     []byte
+	Priority int
+	TickMs   int64
+}
+
+// FireSchedule handles one due tick; see sched_fire.lua for the codes.
+func (s *Store) FireSchedule(ctx context.Context, now int64, f Fire) (int, error) {
+	v, err := s.run(ctx, scripts.SchedRun, now, f.Key, f.DueMs, f.Def, f.NextMs, b2i(f.Run), f.Passed,
+		f.JobID, f.Body, f.Priority, f.TickMs)
+	if err != nil {
+		return 0, err
+	}
+	return int(toInt(v)), nil
+}
+
+// DueSchedules returns up to limit schedule keys whose next tick is at or
+// before nowMs, with their ticks, and the earliest tick after nowMs (-1: none).
+func (s *Store) DueSchedules(ctx context.Context, nowMs int64, limit int) (ids []string, ticks []int64, next int64, err error) {
+	k := s.keys.Key(keys.SchedNext)
+	pipe := s.c.Pipeline()
+	due := pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(nowMs, 10), Count: int64(limit)})
+	after := pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: "(" + strconv.FormatInt(nowMs, 10), Max: "+inf", Count: 1})
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, 0, fmt.Errorf("due schedules: %w", err)
+	}
+	for _, z := range due.Val() {
+		ids = append(ids, z.Member.(string))
+		ticks = append(ticks, int64(z.Score))
+	}
+	next = -1
+	if a := after.Val(); len(a) > 0 {
+		next = int64(a[0].Score)
+	}
+	return ids, ticks, next, nil
+}
+
+// ScheduleDefs reads schedule definitions, run states and next ticks for
+// keys (all schedules when keys is nil, at most limit).
+func (s *Store) ScheduleDefs(ctx context.Context, ids []string, limit int) ([]ScheduleRecord, error) {
+	sk, rk, nk := s.keys.Key(keys.Sched), s.keys.Key(keys.SchedRun), s.keys.Key(keys.SchedNext)
+	if ids == nil {
+		var err error
+		ids, err = s.c.HKeys(ctx, sk).Result()
+		if err != nil {
+			return nil, fmt.Errorf("schedules: %w", err)
+		}
+		if len(ids) > limit {
+			ids = ids[:limit]
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.c.Pipeline()
+	defs := pipe.HMGet(ctx, sk, ids...)
+	runs := pipe.HMGet(ctx, rk, ids...)
+	nexts := make([]*redis.FloatCmd, len(ids))
+	for i, key := range ids {
+		nexts[i] = pipe.ZScore(ctx, nk, key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("schedules: %w", err)
+	}
+	out := make([]ScheduleRecord, 0, len(ids))
+	for i, key := range ids {
+		def := defs.Val()[i]
+		if def == nil {
+			continue
+		}
+		r := ScheduleRecord{Key: key, Def: toStr(def), Run: toStr(runs.Val()[i]), NextMs: -1}
+		if nexts[i].Err() == nil {
+			r.NextMs = int64(nexts[i].Val())
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ScheduleRecord is a stored schedule.
+type ScheduleRecord struct {
+	Key    string
+	Def    string
+	Run    string // run state JSON, "" if never run
+	NextMs int64  // -1 when not scheduled
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -477,3 +596,4 @@ func toStr(v any) string {
 	}
 	return ""
 }
+

@@ -17,15 +17,17 @@ const Version = 1
 
 // Header is the JSON header of a stored job.
 type Header struct {
-	V             int        `json:"v,omitempty"`
-	Name          string     `json:"name"`
-	Created       int64      `json:"ts"`                 // ms since the epoch, producer clock
-	Attempts      int        `json:"attempts,omitempty"` // 0 = default
-	Backoff       *Backoff   `json:"backoff,omitempty"`  // nil = default
-	Timeout       int64      `json:"timeout,omitempty"`  // ms; 0 = default
-	Priority      int        `json:"priority,omitempty"`
-	KeepCompleted *Retention `json:"keep_completed,omitempty"` // nil = default
-	KeepDead      *Retention `json:"keep_dead,omitempty"`      // nil = default
+	V             int               `json:"v,omitempty"`
+	Name          string            `json:"name"`
+	Created       int64             `json:"ts"`                 // ms since the epoch, producer clock
+	Attempts      int               `json:"attempts,omitempty"` // 0 = default
+	Backoff       *Backoff          `json:"backoff,omitempty"`  // nil = default
+	Timeout       int64             `json:"timeout,omitempty"`  // ms; 0 = default
+	Priority      int               `json:"priority,omitempty"`
+	KeepCompleted *Retention        `json:"keep_completed,omitempty"` // nil = default
+	KeepDead      *Retention        `json:"keep_dead,omitempty"`      // nil = default
+	Meta          map[string]string `json:"meta,omitempty"`           // free-form metadata (e.g. a team ID)
+	Schedule      string            `json:"schedule,omitempty"`       // key of the schedule that enqueued the job
 }
 
 // Backoff is a serialised retry policy.
