@@ -596,4 +596,3 @@ func toStr(v any) string {
 	}
 	return ""
 }
-
