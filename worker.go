@@ -65,6 +65,9 @@ type Worker struct {
 	stopOnce   sync.Once
 	stopErr    error
 	stopped    chan struct{} // closed when shutdown has finished
+	// drained, if set (TickHandler), is signalled when the worker has no job
+	// running and its queues have none ready.
+	drained chan struct{}
 }
 
 const (
@@ -456,8 +459,18 @@ func (w *Worker) fetchLoop() {
 		for _, g := range w.groups {
 			signal(g.idle)
 		}
+		var slotFreed chan struct{}
+		if w.drained != nil {
+			if len(w.slots) == 0 {
+				signal(w.drained)
+			}
+			// A finishing job may have made another ready (a retry without
+			// backoff): look again when one ends.
+			slotFreed = w.slotFreed
+		}
 		select {
 		case <-w.wake:
+		case <-slotFreed:
 		case <-w.intake:
 		}
 		w.idle.Store(false)
