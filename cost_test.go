@@ -26,8 +26,8 @@ func TestIdleWorkerCommands(t *testing.T) {
 	})
 }
 
-// Commands per job with a backlog: jobs are claimed in batches, so a job
-// costs its ack plus a share of a fetch. Logged for the record.
+// Commands per job with a backlog: jobs are claimed in batches and their
+// acks written in batches, so a job costs a fraction of a round trip.
 func TestCommandsPerJobUnderBacklog(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, h *harness) {
@@ -49,7 +49,7 @@ func TestCommandsPerJobUnderBacklog(t *testing.T) {
 		}
 		perJob := float64(h.cmds.Load()-before) / n
 		t.Logf("%s: %.2f commands per processed job (concurrency 20, backlog %d)", h.name, perJob, n)
-		require.LessOrEqual(t, perJob, 2.5)
+		require.LessOrEqual(t, perJob, 1.0, "fetches and acks are batched")
 		got, err := q.Job(ctx, added[n-1].ID)
 		require.NoError(t, err)
 		require.Equal(t, StateCompleted, got.State)

@@ -68,6 +68,19 @@ type Worker struct {
 	// drained, if set (TickHandler), is signalled when the worker has no job
 	// running and its queues have none ready.
 	drained chan struct{}
+	acks    chan ackReq
+}
+
+// ackReq is one completion waiting for the ack loop.
+type ackReq struct {
+	q     *workerQueue
+	ack   store.Ack
+	reply chan ackReply
+}
+
+type ackReply struct {
+	status int
+	err    error
 }
 
 const (
@@ -148,6 +161,7 @@ func NewMultiWorker(client redis.UniversalClient, queues map[string]int, handler
 		running: make(map[*runningJob]struct{}), intake: make(chan struct{}),
 		slots: make(chan struct{}, c.Concurrency), slotFreed: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1), dueKick: make(chan struct{}, 1), stopped: make(chan struct{}),
+		acks: make(chan ackReq, c.Concurrency),
 	}
 	names := make([]string, 0, len(queues))
 	for name := range queues {
@@ -203,7 +217,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.state = workerRunning
 	w.mu.Unlock()
 
-	w.loops.Add(4 + len(w.groups))
+	w.loops.Add(5 + len(w.groups))
+	go w.ackLoop()
 	go w.fetchLoop()
 	go w.heartbeatLoop()
 	go w.watchdogLoop()
@@ -615,13 +630,9 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
 	switch {
 	case herr == nil:
 		kc := job.keepCompleted
+		a := store.Ack{ID: job.ID, Token: tok, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
 		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			s, err := q.st.Complete(ctx, nowArg, []store.Ack{{ID: job.ID, Token: tok, Result: job.result(),
-				KeepCount: kc.Count, KeepAgeMs: kc.Age}})
-			if err != nil {
-				return 0, err
-			}
-			return s[0], nil
+			return w.complete(ctx, q, a)
 		})
 		job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, attempt, job.result(), w.clock()
 		if w.cfg.OnCompleted != nil {
@@ -710,6 +721,90 @@ func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (
 		}
 		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.job.ID, "err", err)
 		time.Sleep(delay) // bounded by the lease; nothing else to wait for
+	}
+}
+
+// maxAckBatch bounds the completions one ack call carries.
+const maxAckBatch = 256
+
+// complete records one completion through the ack loop, which batches the
+// completions that arrive while its previous call is in flight into one
+// script call per queue: under load a job's ack costs a fraction of a round
+// trip, while a lone completion is written at once. Each ack in a batch is
+// fenced by its own lease token and refused alone if stale.
+func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack) (int, error) {
+	req := ackReq{q: q, ack: a, reply: make(chan ackReply, 1)}
+	direct := func() (int, error) {
+		// The ack loop has stopped (a handler outlived shutdown): write
+		// directly. If the loop did take the request, this is a re-run of the
+		// same ack, which the script answers with LeaseAgain.
+		s, err := q.st.Complete(ctx, w.nowArg(), []store.Ack{a})
+		if err != nil {
+			return 0, err
+		}
+		return s[0], nil
+	}
+	select {
+	case w.acks <- req:
+	case <-w.loopsCtx.Done():
+		return direct()
+	}
+	select {
+	case rep := <-req.reply:
+		return rep.status, rep.err
+	case <-w.loopsCtx.Done():
+		return direct()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// ackLoop writes the completions handed to complete, batched per queue. It
+// stops with the other loops, after the handlers have drained.
+func (w *Worker) ackLoop() {
+	defer w.loops.Done()
+	batch := make([]ackReq, 0, maxAckBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-w.acks:
+			batch = append(batch, req)
+		case <-w.loopsCtx.Done():
+			return
+		}
+	more:
+		for len(batch) < maxAckBatch {
+			select {
+			case req := <-w.acks:
+				batch = append(batch, req)
+			default:
+				break more
+			}
+		}
+		w.flushAcks(batch)
+	}
+}
+
+func (w *Worker) flushAcks(batch []ackReq) {
+	byQueue := make(map[*workerQueue][]ackReq, 1)
+	for _, r := range batch {
+		byQueue[r.q] = append(byQueue[r.q], r)
+	}
+	for q, reqs := range byQueue {
+		acks := make([]store.Ack, len(reqs))
+		for i, r := range reqs {
+			acks[i] = r.ack
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
+		statuses, err := q.st.Complete(ctx, w.nowArg(), acks)
+		cancel()
+		for i, r := range reqs {
+			rep := ackReply{err: err}
+			if err == nil {
+				rep.status = statuses[i]
+			}
+			r.reply <- rep
+		}
 	}
 }
 
