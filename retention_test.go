@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopperq/hopper/internal/keys"
 	"github.com/hopperq/hopper/internal/store"
 	"github.com/stretchr/testify/require"
 )
@@ -118,5 +119,39 @@ func TestRetentionDeadCount(t *testing.T) {
 		require.ErrorIs(t, err, ErrJobNotFound)
 		_, err = q.Job(ctx, "job-04")
 		require.NoError(t, err)
+	})
+}
+
+// A batch of acknowledgements trims as much as it adds, so the completed set
+// never outgrows its bound however large the batches.
+func TestRetentionHoldsUnderBatchedAcks(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("batchret", nil)
+		var jobs []NewJob
+		for range 300 {
+			jobs = append(jobs, NewJob{Name: "n"})
+		}
+		_, err := q.AddBulk(ctx, jobs)
+		require.NoError(t, err)
+		c, err := q.st.Fetch(ctx, 0, 300, 60000)
+		require.NoError(t, err)
+		require.Len(t, c.Jobs, 300)
+		acks := make([]store.Ack, len(c.Jobs))
+		for i, cl := range c.Jobs {
+			acks[i] = store.Ack{ID: cl.ID, Token: cl.Token, KeepCount: 10}
+		}
+		st, err := q.st.Complete(ctx, 0, acks)
+		require.NoError(t, err)
+		for _, s := range st {
+			require.Equal(t, store.LeaseOK, s)
+		}
+		n, err := q.Counts(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 10, n.Completed)
+		left, err := q.st.Client().HLen(ctx, q.st.Keys().Key(keys.Jobs)).Result()
+		require.NoError(t, err)
+		require.EqualValues(t, 10, left, "trimmed jobs' data is gone too")
 	})
 }

@@ -367,9 +367,8 @@ func TestUniqueWindow(t *testing.T) {
 			_, err := q.Add(ctx, "n", nil, &JobOptions{Unique: bad})
 			require.ErrorIs(t, err, ErrInvalid, "%+v", bad)
 		}
-		// Expired keys are trimmed from Redis by later adds.
-		at(q, t0.Add(time.Hour))
-		_, err = q.Add(ctx, "n", nil, nil)
+		// Expired keys are trimmed from Redis by the maintenance pass.
+		_, err = q.st.Promote(ctx, t0.Add(time.Hour).UnixMilli(), promoteBatch, "")
 		require.NoError(t, err)
 		n, err := q.st.Client().HLen(ctx, q.st.Keys().Key(keys.Uniq)).Result()
 		require.NoError(t, err)

@@ -31,12 +31,6 @@ for i = 0, n - 1 do
     end
   end
 end
--- Forget unique keys whose window has passed (bounded per call).
-local expired = redis.call('ZRANGEBYSCORE', K.uniqexp, '-inf', now, 'LIMIT', 0, BATCH)
-if #expired > 0 then
-  redis.call('HDEL', K.uniq, unpack(expired))
-  redis.call('ZREM', K.uniqexp, unpack(expired))
-end
 for i = 0, n - 1 do
   if not out[i + 1] then
     local b = 3 + i * W

@@ -8,6 +8,8 @@
 local now = now_ms(ARGV[1])
 local n = tonumber(ARGV[2])
 local out = {}
+local trims = {} -- distinct retentions of this batch: trimmed once, at the end
+local completed = 0
 for i = 0, n - 1 do
   local b = 3 + i * 5
   local id, tok = ARGV[b], ARGV[b + 1]
@@ -23,9 +25,11 @@ for i = 0, n - 1 do
       redis.call('ZADD', K.completed, now, id)
       redis.call('HSET', K.fin, id, int(now))
       if ARGV[b + 2] ~= '' then redis.call('HSET', K.res, id, ARGV[b + 2]) end
-      trim(K.completed, keep_n, age, now)
+      trims[keep_n .. ':' .. age] = { keep_n, age }
+      completed = completed + 1
     end
   end
   out[i + 1] = s
 end
+for _, t in pairs(trims) do trim(K.completed, t[1], t[2], now, BATCH + completed) end
 return out

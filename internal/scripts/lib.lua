@@ -97,19 +97,22 @@ local function keep_count(count, age)
 end
 
 -- trim removes the oldest members of a terminal set (completed or dead) past
--- keep_n members or older than keep_age ms, at most BATCH of each per call.
-local function trim(set, keep_n, keep_age, now)
+-- keep_n members or older than keep_age ms, at most limit (default BATCH) of
+-- each per call. A caller that added k members passes BATCH + k, so the set
+-- cannot outgrow its bound.
+local function trim(set, keep_n, keep_age, now, limit)
+  limit = limit or BATCH
   if keep_n >= 0 then
     local over = redis.call('ZCARD', set) - keep_n
     if over > 0 then
-      if over > BATCH then over = BATCH end
+      if over > limit then over = limit end
       local ids = redis.call('ZRANGE', set, 0, over - 1)
       for _, id in ipairs(ids) do delete_columns(id) end
       redis.call('ZREMRANGEBYRANK', set, 0, over - 1)
     end
   end
   if keep_age > 0 then
-    local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - keep_age, 'LIMIT', 0, BATCH)
+    local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - keep_age, 'LIMIT', 0, limit)
     if #ids > 0 then
       for _, id in ipairs(ids) do delete_columns(id) end
       redis.call('ZREM', set, unpack(ids))

@@ -1,4 +1,5 @@
--- promote.lua: move due delayed and failed (retry) jobs to waiting.
+-- promote.lua: move due delayed and failed (retry) jobs to waiting, and
+-- forget expired unique keys.
 -- KEYS: the queue's keys (lib.lua).
 -- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: most jobs to move per set;
 --   ARGV[3]: a job id to promote now whatever its due time ('' = only due jobs).
@@ -26,6 +27,12 @@ for _, set in ipairs({ K.delayed, K.failed }) do
     for _, id in ipairs(ids) do make_ready(id, false) end
     moved = moved + #ids
   end
+end
+-- Forget unique keys (JobOptions.Unique) whose window has passed.
+local expired = redis.call('ZRANGEBYSCORE', K.uniqexp, '-inf', now, 'LIMIT', 0, limit)
+if #expired > 0 then
+  redis.call('HDEL', K.uniq, unpack(expired))
+  redis.call('ZREM', K.uniqexp, unpack(expired))
 end
 local sn = redis.call('ZRANGE', K.schednext, 0, 0, 'WITHSCORES')
 local next_sched = -1
