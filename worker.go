@@ -419,6 +419,11 @@ func (w *Worker) noteDue(dueMs int64) {
 	}
 }
 
+// noteDueIn records that a job this worker rescheduled is due in d.
+func (w *Worker) noteDueIn(d time.Duration) {
+	w.noteDue(time.Now().Add(d).UnixMilli() + w.clockOffset.Load())
+}
+
 // queueOrder returns the order in which to try the queues this round.
 func (w *Worker) queueOrder() []*workerQueue {
 	if len(w.queues) == 1 || w.cfg.StrictPriority {
@@ -645,6 +650,9 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
 			return q.st.Retry(ctx, nowArg, job.ID, tok, delay.Milliseconds(), b, false)
 		})
 		job.State, job.LastError, job.DueAt = StateDelayed, info.Error, w.clock().Add(delay)
+		if err == nil && status == store.LeaseOK && delay > 0 {
+			w.noteDueIn(delay)
+		}
 	case errors.As(herr, &permanent) || attempt >= job.MaxAttempts:
 		if permanent != nil {
 			info.Reason = "permanent failure: " + info.Error
@@ -669,6 +677,9 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
 		})
 		job.State, job.AttemptsMade, job.LastError, job.Stack = StateFailed, attempt, info.Error, info.Stack
 		job.DueAt = w.clock().Add(delay)
+		if err == nil && status == store.LeaseOK && delay > 0 {
+			w.noteDueIn(delay) // this worker promotes its own retries on time
+		}
 		if w.cfg.OnFailed != nil {
 			hook = func() { w.cfg.OnFailed(ctx, job, herr) }
 		}
