@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -69,6 +71,8 @@ type Worker struct {
 	// running and its queues have none ready.
 	drained chan struct{}
 	acks    chan ackReq
+	host    string
+	started time.Time
 }
 
 // ackReq is one completion waiting for the ack loop.
@@ -163,6 +167,7 @@ func NewMultiWorker(client redis.UniversalClient, queues map[string]int, handler
 		wake: make(chan struct{}, 1), dueKick: make(chan struct{}, 1), stopped: make(chan struct{}),
 		acks: make(chan ackReq, c.Concurrency),
 	}
+	w.host, _ = os.Hostname()
 	names := make([]string, 0, len(queues))
 	for name := range queues {
 		names = append(names, name)
@@ -217,6 +222,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.state = workerRunning
 	w.mu.Unlock()
 
+	w.started = time.Now()
 	w.loops.Add(5 + len(w.groups))
 	go w.ackLoop()
 	go w.fetchLoop()
@@ -296,6 +302,11 @@ func (w *Worker) shutdown(ctx context.Context) error {
 	}
 	w.loopsStop()
 	w.loops.Wait()
+	uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, q := range w.queues {
+		_ = q.st.Unregister(uctx, w.id) // best effort: the registry TTL drops it anyway
+	}
 	return err
 }
 
@@ -999,7 +1010,7 @@ func (w *Worker) maintain() {
 		nextSched := int64(-1)
 		for i := 0; i < 10; i++ { // bounded: 10 batches per pass
 			sent := time.Now()
-			r, err := q.st.Promote(ctx, w.nowArg(), promoteBatch, "")
+			r, err := q.st.PromoteAndRegister(ctx, w.nowArg(), promoteBatch, "", w.id, w.info(), w.registryTTL().Milliseconds())
 			if err != nil {
 				if ctx.Err() == nil {
 					w.log.Warn("hopper: promoting due jobs failed", "queue", q.name, "err", err)
@@ -1047,6 +1058,30 @@ func (w *Worker) maintain() {
 		}
 	}
 	signal(w.wake)
+}
+
+// registryTTL is how long a worker stays listed without a maintenance pass.
+func (w *Worker) registryTTL() time.Duration { return 3 * w.cfg.PollInterval }
+
+// workerInfo is the JSON a worker registers in each of its queues.
+type workerInfo struct {
+	ID          string   `json:"id"`
+	Host        string   `json:"host"`
+	PID         int      `json:"pid"`
+	Concurrency int      `json:"concurrency"`
+	Active      int      `json:"active"`
+	Queues      []string `json:"queues"`
+	Started     int64    `json:"started"`
+}
+
+func (w *Worker) info() string {
+	names := make([]string, len(w.queues))
+	for i, q := range w.queues {
+		names[i] = q.name
+	}
+	b, _ := json.Marshal(workerInfo{ID: w.id, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency,
+		Active: len(w.slots), Queues: names, Started: w.started.UnixMilli()})
+	return string(b)
 }
 
 // recoverBatch bounds the jobs one recover call handles.

@@ -34,6 +34,9 @@ const (
 	SchedRun         // hash schedule key -> run state (JSON: last tick, last job, runs, skipped)
 	Uniq             // hash unique key -> "<expiry ms>|<job id>" (time-window deduplication)
 	UniqExp          // zset unique key -> expiry (ms), to trim expired entries
+	Stats            // hash: per-minute counters, a 60-slot ring (m<slot> minute, c<slot> completed, f<slot> failed)
+	Workers          // zset worker id -> last heartbeat (ms)
+	WorkerInfo       // hash worker id -> worker process info (JSON)
 	NumParts
 )
 
@@ -42,7 +45,8 @@ var names = [NumParts]string{
 	Failed: "failed", Completed: "completed", Dead: "dead", Marker: "marker", Meta: "meta",
 	Pri: "pri", Att: "att", Stall: "stall", Lease: "lease", Pat: "pat", Fin: "fin",
 	Res: "res", Err: "err", Prog: "prog", Sched: "sched", SchedNext: "schednext",
-	SchedRun: "schedrun", Uniq: "uniq", UniqExp: "uniqexp",
+	SchedRun: "schedrun", Uniq: "uniq", UniqExp: "uniqexp", Stats: "stats", Workers: "workers",
+	WorkerInfo: "workerinfo",
 }
 
 // PartName returns the suffix of part p.

@@ -32,4 +32,7 @@ for i = 0, n - 1 do
   out[i + 1] = s
 end
 for _, t in pairs(trims) do trim(K.completed, t[1], t[2], now, BATCH + completed) end
+local acked = 0
+for _, s in ipairs(out) do if s == 1 then acked = acked + 1 end end
+count('c', acked, now)
 return out

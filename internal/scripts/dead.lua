@@ -10,5 +10,6 @@ local s = lease_status(id, tok)
 if s ~= 1 then return s end
 redis.call('ZREM', K.active, id)
 if ARGV[7] == '1' then redis.call('HINCRBY', K.att, id, 1) end
+count('f', 1, now)
 to_dead(id, now, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
 return 1

@@ -10,6 +10,7 @@ local K = {
   stall = KEYS[13], lease = KEYS[14], pat = KEYS[15], fin = KEYS[16],
   res = KEYS[17], err = KEYS[18], prog = KEYS[19], sched = KEYS[20],
   schednext = KEYS[21], schedrun = KEYS[22], uniq = KEYS[23], uniqexp = KEYS[24],
+  stats = KEYS[25], workers = KEYS[26], workerinfo = KEYS[27],
 }
 -- Per-job hashes, keyed by job id.
 local COLUMNS = { K.jobs, K.pri, K.att, K.stall, K.lease, K.pat, K.fin, K.res, K.err, K.prog }
@@ -131,6 +132,18 @@ local function to_dead(id, now, errjson, count, age)
   redis.call('HSET', K.fin, id, int(now))
   if errjson ~= '' then redis.call('HSET', K.err, id, errjson) end
   trim(K.dead, keep_n, age, now)
+end
+
+-- count adds n to this minute's counter kind ('c' completed, 'f' failed) in
+-- a ring of 60 one-minute slots: bounded whatever the traffic.
+local function count(kind, n, now)
+  if n == 0 then return end
+  local minute = math.floor(now / 60000)
+  local slot = minute % 60
+  if redis.call('HGET', K.stats, 'm' .. slot) ~= int(minute) then
+    redis.call('HSET', K.stats, 'm' .. slot, int(minute), 'c' .. slot, 0, 'f' .. slot, 0)
+  end
+  redis.call('HINCRBY', K.stats, kind .. slot, n)
 end
 
 -- header decodes the JSON header of a stored job body (see internal/wire).

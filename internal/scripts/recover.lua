@@ -11,6 +11,7 @@ local now = now_ms(ARGV[1])
 local max_stalls = tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local requeued, dead = {}, {}
+local count_failed = 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', K.active, id)
   redis.call('HDEL', K.lease, id)
@@ -20,19 +21,21 @@ for _, id in ipairs(ids) do
     delete_columns(id)
   elseif stalls > max_stalls then
     local h = header(body)
-    local count, age = tonumber(ARGV[4]), tonumber(ARGV[5])
+    local keep, age = tonumber(ARGV[4]), tonumber(ARGV[5])
     if type(h.keep_dead) == 'table' then
-      count, age = tonumber(h.keep_dead.count) or 0, tonumber(h.keep_dead.age) or 0
+      keep, age = tonumber(h.keep_dead.count) or 0, tonumber(h.keep_dead.age) or 0
     end
     local reason = 'stalled ' .. stalls .. ' times (max ' .. max_stalls ..
       '): the lease expired each time, the worker crashed or lost Redis while running it'
-    to_dead(id, now, cjson.encode({ error = 'hopper: job stalled', reason = reason }), count, age)
+    to_dead(id, now, cjson.encode({ error = 'hopper: job stalled', reason = reason }), keep, age)
+    count_failed = count_failed + 1
     dead[#dead + 1] = id
   else
     make_ready(id, true)
     requeued[#requeued + 1] = id
   end
 end
+count('f', count_failed, now)
 local out = { #requeued, #dead }
 for _, id in ipairs(requeued) do out[#out + 1] = id end
 for _, id in ipairs(dead) do out[#out + 1] = id end

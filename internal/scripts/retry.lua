@@ -14,6 +14,7 @@ local set = K.delayed
 if ARGV[6] == '1' then
   redis.call('HINCRBY', K.att, id, 1)
   set = K.failed
+  count('f', 1, now)
 end
 if ARGV[5] ~= '' then redis.call('HSET', K.err, id, ARGV[5]) end
 local delay = tonumber(ARGV[4])

@@ -228,7 +228,13 @@ type PromoteResult struct {
 // Promote moves due delayed and failed jobs (at most limit of each) to
 // waiting, or the one job id whatever its due time when id is not "".
 func (s *Store) Promote(ctx context.Context, now int64, limit int, id string) (PromoteResult, error) {
-	v, err := s.run(ctx, scripts.Promote, now, limit, id)
+	return s.PromoteAndRegister(ctx, now, limit, id, "", "", 0)
+}
+
+// PromoteAndRegister is Promote that also registers worker workerID with
+// info in the queue's worker registry for ttlMs.
+func (s *Store) PromoteAndRegister(ctx context.Context, now int64, limit int, id, workerID, info string, ttlMs int64) (PromoteResult, error) {
+	v, err := s.run(ctx, scripts.Promote, now, limit, id, workerID, info, ttlMs)
 	if err != nil {
 		return PromoteResult{}, err
 	}
@@ -547,6 +553,62 @@ type ScheduleRecord struct {
 	Def    string
 	Run    string // run state JSON, "" if never run
 	NextMs int64  // -1 when not scheduled
+}
+
+// Unregister removes a worker from the queue's registry.
+func (s *Store) Unregister(ctx context.Context, workerID string) error {
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, s.keys.Key(keys.Workers), workerID)
+		p.HDel(ctx, s.keys.Key(keys.WorkerInfo), workerID)
+		return nil
+	})
+	return err
+}
+
+// StatsRecord is the raw material of Queue.Stats.
+type StatsRecord struct {
+	Ring       map[string]string // the stats hash
+	Workers    []string          // worker info JSON, live ones
+	SeenMs     []int64           // their last heartbeats (ms)
+	OldestBody string            // body of the oldest waiting job ("" if none)
+}
+
+// Stats reads the per-minute ring, the live workers (heartbeat within
+// ttlMs of nowMs) and the oldest waiting job, in one pipeline.
+func (s *Store) Stats(ctx context.Context, nowMs, ttlMs int64) (StatsRecord, error) {
+	pipe := s.c.Pipeline()
+	ring := pipe.HGetAll(ctx, s.keys.Key(keys.Stats))
+	live := pipe.ZRangeByScoreWithScores(ctx, s.keys.Key(keys.Workers), &redis.ZRangeBy{
+		Min: strconv.FormatInt(nowMs-ttlMs, 10), Max: "+inf", Count: 1000})
+	oldest := pipe.LIndex(ctx, s.keys.Key(keys.Wait), -1)
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return StatsRecord{}, fmt.Errorf("stats: %w", err)
+	}
+	r := StatsRecord{Ring: ring.Val()}
+	if zs := live.Val(); len(zs) > 0 {
+		ids := make([]string, len(zs))
+		for i, z := range zs {
+			ids[i] = z.Member.(string)
+		}
+		infos, err := s.c.HMGet(ctx, s.keys.Key(keys.WorkerInfo), ids...).Result()
+		if err != nil {
+			return r, fmt.Errorf("stats: %w", err)
+		}
+		for i, v := range infos {
+			if v != nil {
+				r.Workers = append(r.Workers, toStr(v))
+				r.SeenMs = append(r.SeenMs, int64(zs[i].Score))
+			}
+		}
+	}
+	if id := oldest.Val(); id != "" {
+		body, err := s.c.HGet(ctx, s.keys.Key(keys.Jobs), id).Result()
+		if err != nil && err != redis.Nil {
+			return r, fmt.Errorf("stats: %w", err)
+		}
+		r.OldestBody = body
+	}
+	return r, nil
 }
 
 func b2i(b bool) int {

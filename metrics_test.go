@@ -1,0 +1,114 @@
+package hopper
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hopperq/hopper/internal/store"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("stats", nil)
+		done := make(chan struct{}, 10)
+		cfg := *fastWorkerConfig()
+		cfg.Concurrency = 3
+		cfg.OnCompleted = func(context.Context, *Job) { done <- struct{}{} }
+		cfg.OnDead = func(context.Context, *Job, error) { done <- struct{}{} }
+		w := h.worker("stats", HandlerFunc(func(ctx context.Context, job *Job) error {
+			if job.Name == "bad" {
+				return Permanent(errors.New("no"))
+			}
+			return nil
+		}), &cfg)
+		for _, name := range []string{"ok", "ok", "ok", "bad"} {
+			_, err := q.Add(ctx, name, nil, nil)
+			require.NoError(t, err)
+		}
+		for range 4 {
+			<-done
+		}
+		var s *Stats
+		waitFor(t, 5*time.Second, "worker registered", func() bool {
+			var err error
+			s, err = q.Stats(ctx)
+			require.NoError(t, err)
+			return len(s.Workers) == 1
+		})
+		require.Len(t, s.Minutes, 60)
+		var completed, failed int64
+		for _, m := range s.Minutes {
+			completed += m.Completed
+			failed += m.Failed
+		}
+		require.EqualValues(t, 3, completed)
+		require.EqualValues(t, 1, failed)
+		last := s.Minutes[59]
+		require.EqualValues(t, 3, last.Completed, "counted in the current minute")
+		require.WithinDuration(t, time.Now().Truncate(time.Minute), last.Start, time.Minute)
+		wi := s.Workers[0]
+		require.Equal(t, w.id, wi.ID)
+		require.Equal(t, 3, wi.Concurrency)
+		require.Equal(t, os.Getpid(), wi.PID)
+		require.Equal(t, []string{"stats"}, wi.Queues)
+		require.NotEmpty(t, wi.Host)
+		require.WithinDuration(t, time.Now(), wi.LastSeen, 10*time.Second)
+		require.Equal(t, Counts{Completed: 3, Dead: 1}, s.Counts)
+		require.Zero(t, s.OldestWaiting)
+
+		require.NoError(t, w.Shutdown(ctx))
+		s, err := q.Stats(ctx)
+		require.NoError(t, err)
+		require.Empty(t, s.Workers, "a stopped worker unregisters")
+	})
+}
+
+func TestStatsOldestWaitingAndRing(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("ring", nil)
+		t0 := time.Date(2026, 5, 4, 10, 0, 30, 0, time.UTC)
+		at(q, t0)
+		_, err := q.Add(ctx, "first", nil, nil)
+		require.NoError(t, err)
+		at(q, t0.Add(time.Minute))
+		_, err = q.Add(ctx, "second", nil, nil)
+		require.NoError(t, err)
+		at(q, t0.Add(90*time.Second))
+		s, err := q.Stats(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 90*time.Second, s.OldestWaiting)
+
+		// Complete one job at t0+90s and one exactly an hour later: the ring
+		// slot is reused and the old minute is gone.
+		complete := func(at time.Time) {
+			c, err := q.st.Fetch(ctx, at.UnixMilli(), 1, 60000)
+			require.NoError(t, err)
+			require.Len(t, c.Jobs, 1)
+			_, err = q.st.Complete(ctx, at.UnixMilli(), []store.Ack{{ID: c.Jobs[0].ID, Token: c.Jobs[0].Token, KeepCount: 10}})
+			require.NoError(t, err)
+		}
+		complete(t0.Add(90 * time.Second))
+		s, err = q.Stats(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, s.Minutes[59].Completed)
+		later := t0.Add(90*time.Second + time.Hour)
+		complete(later)
+		at(q, later)
+		s, err = q.Stats(ctx)
+		require.NoError(t, err)
+		var total int64
+		for _, m := range s.Minutes {
+			total += m.Completed
+		}
+		require.EqualValues(t, 1, total, "the hour-old minute fell out of the ring")
+		require.EqualValues(t, 1, s.Minutes[59].Completed)
+	})
+}
