@@ -92,7 +92,7 @@ func TestStatsOldestWaitingAndRing(t *testing.T) {
 			c, err := q.st.Fetch(ctx, at.UnixMilli(), 1, 60000)
 			require.NoError(t, err)
 			require.Len(t, c.Jobs, 1)
-			_, err = q.st.Complete(ctx, at.UnixMilli(), []store.Ack{{ID: c.Jobs[0].ID, Token: c.Jobs[0].Token, KeepCount: 10}})
+			_, _, err = q.st.Complete(ctx, at.UnixMilli(), []store.Ack{{ID: c.Jobs[0].ID, Token: c.Jobs[0].Token, KeepCount: 10}}, 0, 0)
 			require.NoError(t, err)
 		}
 		complete(t0.Add(90 * time.Second))

@@ -25,7 +25,7 @@ func completeAll(t *testing.T, q *Queue, nowMs int64, keep Retention) []string {
 		}
 		cl := c.Jobs[0]
 		w := keep.wire()
-		s, err := q.st.Complete(ctx, nowMs, []store.Ack{{ID: cl.ID, Token: cl.Token, KeepCount: w.Count, KeepAgeMs: w.Age}})
+		s, _, err := q.st.Complete(ctx, nowMs, []store.Ack{{ID: cl.ID, Token: cl.Token, KeepCount: w.Count, KeepAgeMs: w.Age}}, 0, 0)
 		require.NoError(t, err)
 		require.Equal(t, []int{store.LeaseOK}, s)
 		ids = append(ids, cl.ID)
@@ -142,7 +142,7 @@ func TestRetentionHoldsUnderBatchedAcks(t *testing.T) {
 		for i, cl := range c.Jobs {
 			acks[i] = store.Ack{ID: cl.ID, Token: cl.Token, KeepCount: 10}
 		}
-		st, err := q.st.Complete(ctx, 0, acks)
+		st, _, err := q.st.Complete(ctx, 0, acks, 0, 0)
 		require.NoError(t, err)
 		for _, s := range st {
 			require.Equal(t, store.LeaseOK, s)

@@ -3,6 +3,7 @@ package hopper
 import (
 	"context"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,37 +15,53 @@ import (
 )
 
 // Every script takes all its keys from KEYS (through lib.lua's K table) and
-// builds none: the first argument of every redis.call names a K field or a
-// local bound to one. This is what keeps every script Cluster-safe.
+// builds none: the key argument of every redis.call, and of every lib helper
+// that takes a key, names a K field or a local bound to one. This is what
+// keeps every script Cluster-safe (the cluster suite checks it for real).
 func TestScriptsTakeKeysOnlyFromKEYS(t *testing.T) {
 	t.Parallel()
-	call := regexp.MustCompile(`redis\.call\('([A-Z]+)'(?:,\s*([^,)]+))?`)
-	keyless := map[string]bool{"TIME": true}
+	keyArg := regexp.MustCompile(`(?:redis\.call|call_chunked)\('([A-Z]+)'(?:,\s*([^,)]+))?|\b(?:hmget|trim|schedule)\(([^,)]+)`)
+	check := func(name, src string, allowed map[string]bool) {
+		for _, m := range keyArg.FindAllStringSubmatch(src, -1) {
+			if m[1] == "TIME" {
+				continue
+			}
+			arg := strings.TrimSpace(m[2] + m[3])
+			ok := strings.HasPrefix(arg, "K.") || allowed[arg]
+			require.True(t, ok, "%s: %q takes key %q, not from K", name, m[0], arg)
+		}
+		// Locals standing for keys are only ever bound to K fields.
+		for _, m := range regexp.MustCompile(`\b(?:local )?(set|c) = ([^\n]+)`).FindAllStringSubmatch(src, -1) {
+			require.True(t, strings.HasPrefix(strings.TrimSpace(m[2]), "K."), "%s: %s bound to %q", name, m[1], m[2])
+		}
+	}
 	for _, s := range scripts.All {
 		own := s.Own()
 		require.True(t, strings.HasPrefix(own, "-- "+s.Name+".lua:"), "%s has a header", s.Name)
 		for _, h := range []string{"KEYS:", "ARGV", "Returns"} {
 			require.Contains(t, own, h, "%s header names %s", s.Name, h)
 		}
-		require.NotContains(t, own, "KEYS[", "%s indexes KEYS directly; use lib.lua's K", s.Name)
-		require.NotContains(t, own, "#!lua", s.Name)
-		require.NotContains(t, own, "setresp", s.Name)
-		for _, src := range []string{own, s.Src} {
-			for _, m := range call.FindAllStringSubmatch(src, -1) {
-				if keyless[m[1]] {
-					continue
-				}
-				arg := strings.TrimSpace(m[2])
-				ok := strings.HasPrefix(arg, "K.") || arg == "set" || arg == "c" || arg == "sets[state]"
-				require.True(t, ok, "%s: %s takes key %q, not from K", s.Name, m[1], arg)
-			}
+		for _, banned := range []string{"KEYS[", "#!lua", "setresp", "cmsgpack", "bit.", "struct."} {
+			require.NotContains(t, own, banned, s.Name)
 		}
+		check(s.Name, own, map[string]bool{"set": true, "sets[state]": true})
 	}
-	// lib.lua's K table maps exactly the parts of internal/keys, in order.
-	lib := scripts.Add.Src
-	for p := range keys.NumParts {
-		require.Contains(t, lib, keys.PartName(p)+" = KEYS[")
-		require.Regexp(t, `\b`+keys.PartName(p)+` = KEYS\[`+strconv.Itoa(p+1)+`\]`, lib)
+	check("lib", scripts.Lib(), map[string]bool{"set": true, "c": true, "key": true})
+	// Each script's K table maps exactly the parts it takes, as KEYS[1..n]
+	// in internal/keys order, and it uses no K field outside them.
+	for _, s := range scripts.All {
+		first := strings.SplitN(s.Src, "\n", 2)[0]
+		require.True(t, sort.IntsAreSorted(s.Parts), s.Name)
+		require.NotEmpty(t, s.Parts, s.Name)
+		var want strings.Builder
+		want.WriteString("local K = {")
+		for i, p := range s.Parts {
+			want.WriteString(" " + keys.PartName(p) + " = KEYS[" + strconv.Itoa(i+1) + "],")
+		}
+		want.WriteString(" }")
+		require.Equal(t, want.String(), first, s.Name)
+		require.NotContains(t, s.Src[len(first):], "KEYS[", s.Name)
+		require.Len(t, s.Keys(keys.New("p", "q")), len(s.Parts))
 	}
 }
 
@@ -68,10 +85,10 @@ func TestScriptsAreSafeToRerun(t *testing.T) {
 		f, err := q.st.Fetch(ctx, 0, 1, 60000)
 		require.NoError(t, err)
 		ack := []store.Ack{{ID: "auto123", Token: f.Jobs[0].Token, KeepCount: 10}}
-		s, err := q.st.Complete(ctx, 0, ack)
+		s, _, err := q.st.Complete(ctx, 0, ack, 0, 0)
 		require.NoError(t, err)
 		require.Equal(t, []int{store.LeaseOK}, s)
-		s, err = q.st.Complete(ctx, 0, ack)
+		s, _, err = q.st.Complete(ctx, 0, ack, 0, 0)
 		require.NoError(t, err)
 		require.Equal(t, []int{store.LeaseAgain}, s, "a re-run is recognised, not reported as lost")
 		j, err := q.Job(ctx, "auto123")
@@ -115,7 +132,7 @@ func TestStaleTokensAreRefused(t *testing.T) {
 		rel, err := q.st.Release(ctx, []store.Lease{stale})
 		require.NoError(t, err)
 		require.Equal(t, []int{0}, rel)
-		c, err := q.st.Complete(ctx, now+1005, []store.Ack{{ID: "j", Token: old, KeepCount: 10}})
+		c, _, err := q.st.Complete(ctx, now+1005, []store.Ack{{ID: "j", Token: old, KeepCount: 10}}, 0, 0)
 		require.NoError(t, err)
 		require.Equal(t, []int{0}, c)
 		j, err := q.Job(ctx, "j")
@@ -126,7 +143,7 @@ func TestStaleTokensAreRefused(t *testing.T) {
 
 		// The current holder's ack in a batch with a stale one: refused for the
 		// stale one alone.
-		c, err = q.st.Complete(ctx, now+1006, []store.Ack{{ID: "j", Token: old, KeepCount: 10}, {ID: "j", Token: cur, KeepCount: 10}})
+		c, _, err = q.st.Complete(ctx, now+1006, []store.Ack{{ID: "j", Token: old, KeepCount: 10}, {ID: "j", Token: cur, KeepCount: 10}}, 0, 0)
 		require.NoError(t, err)
 		require.Equal(t, []int{0, 1}, c)
 	})

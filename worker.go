@@ -79,11 +79,13 @@ type Worker struct {
 type ackReq struct {
 	q     *workerQueue
 	ack   store.Ack
+	next  bool // claim a next job for the slot in the same call
 	reply chan ackReply
 }
 
 type ackReply struct {
 	status int
+	next   *claimedJob
 	err    error
 }
 
@@ -531,11 +533,38 @@ func (w *Worker) fetchRound(free int) (drained bool, err error) {
 	return free > 0, nil
 }
 
-// start launches the goroutine of one claimed job. Only the fetch loop calls
-// it, and only with a free slot, so acquiring the slot never blocks.
+// start launches a slot goroutine for one claimed job. Only the fetch loop
+// calls it, and only with a free slot, so acquiring the slot never blocks.
 func (w *Worker) start(q *workerQueue, c store.Claimed, sent time.Time) {
 	w.slots <- struct{}{}
 	w.handlers.Add(1)
+	go w.runSlot(q, c, sent)
+}
+
+// claimedJob is a job claimed for a slot, with the time its claim was sent.
+type claimedJob struct {
+	c    store.Claimed
+	sent time.Time
+}
+
+// runSlot runs jobs on one concurrency slot: the claimed job, then each job
+// claimed together with the previous one's completion (one script call acks
+// a batch and hands the slots their next jobs), until none comes back.
+func (w *Worker) runSlot(q *workerQueue, c store.Claimed, sent time.Time) {
+	defer func() {
+		<-w.slots
+		signal(w.slotFreed)
+		w.handlers.Done()
+	}()
+	next := &claimedJob{c: c, sent: sent}
+	for next != nil {
+		next = w.runJob(q, next.c, next.sent)
+	}
+}
+
+// runJob runs one claimed job and records its outcome; it returns the next
+// job claimed with the completion, if any.
+func (w *Worker) runJob(q *workerQueue, c store.Claimed, sent time.Time) *claimedJob {
 	job, err := jobFromBody(q.name, c.ID, c.Body)
 	if err != nil {
 		// A body no handler can read (a foreign producer's bug): dead-letter it
@@ -552,31 +581,22 @@ func (w *Worker) start(q *workerQueue, c store.Claimed, sent time.Time) {
 	w.mu.Lock()
 	w.running[r] = struct{}{}
 	w.mu.Unlock()
+	defer func() {
+		cancel(nil)
+		w.mu.Lock()
+		delete(w.running, r)
+		w.mu.Unlock()
+	}()
 	if err != nil {
-		go w.finishBadBody(ctx, r, err)
-		return
+		w.finish(ctx, r, Permanent(err))
+		return nil
 	}
-	go w.process(ctx, r)
+	return w.process(ctx, r)
 }
 
-func (w *Worker) release(r *runningJob) {
-	r.cancel(nil)
-	w.mu.Lock()
-	delete(w.running, r)
-	w.mu.Unlock()
-	<-w.slots
-	signal(w.slotFreed)
-	w.handlers.Done()
-}
-
-func (w *Worker) finishBadBody(ctx context.Context, r *runningJob, err error) {
-	defer w.release(r)
-	w.finish(ctx, r, Permanent(err))
-}
-
-// process runs one job's handler and records its outcome.
-func (w *Worker) process(ctx context.Context, r *runningJob) {
-	defer w.release(r)
+// process runs one job's handler and records its outcome. It returns the
+// next job claimed with the completion, if any.
+func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 	job := r.job
 	tctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, ErrJobTimeout)
 	defer cancel()
@@ -587,7 +607,7 @@ func (w *Worker) process(ctx context.Context, r *runningJob) {
 		if err != nil && errors.Is(context.Cause(tctx), ErrJobTimeout) && !errors.Is(err, ErrJobTimeout) {
 			err = fmt.Errorf("%w after %s: %w", ErrJobTimeout, job.Timeout, err)
 		}
-		w.finish(ctx, r, err)
+		return w.finish(ctx, r, err)
 	case <-tctx.Done():
 		cause := context.Cause(tctx)
 		if errors.Is(cause, ErrJobTimeout) {
@@ -603,6 +623,7 @@ func (w *Worker) process(ctx context.Context, r *runningJob) {
 		}
 		w.log.Log(context.Background(), level, "hopper: handler returned after its job ended; outcome discarded",
 			"queue", r.q.name, "job", job.ID, "cause", cause, "returned", err, "late_by", time.Since(start))
+		return nil
 	}
 }
 
@@ -616,10 +637,11 @@ func (w *Worker) call(ctx context.Context, job *Job) (err error) {
 	return w.handler.ProcessJob(ctx, job)
 }
 
-// finish records the outcome of an attempt. herr is the handler's error.
-func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
+// finish records the outcome of an attempt (herr is the handler's error)
+// and returns the next job claimed together with a completion, if any.
+func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *claimedJob) {
 	if !r.state.CompareAndSwap(jobRunning, jobAcking) {
-		return // lease lost or released meanwhile: nothing may be written
+		return nil // lease lost or released meanwhile: nothing may be written
 	}
 	defer r.state.Store(jobDone)
 	job, q := r.job, r.q
@@ -648,7 +670,9 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
 		kc := job.keepCompleted
 		a := store.Ack{ID: job.ID, Token: tok, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
 		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			return w.complete(ctx, q, a)
+			s, n, err := w.complete(ctx, q, a, w.chain())
+			next = n
+			return s, err
 		})
 		job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, attempt, job.result(), w.clock()
 		if w.cfg.OnCompleted != nil {
@@ -711,6 +735,7 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) {
 			w.runHook(q.name, job.ID, hook)
 		}
 	}
+	return next
 }
 
 func (w *Worker) runHook(queue, id string, hook func()) {
@@ -749,22 +774,28 @@ func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (
 // maxAckBatch bounds the completions one ack call carries.
 const maxAckBatch = 256
 
+// chain reports whether completions should claim the slot's next job in
+// the same call. Only single-queue workers chain: with several queues the
+// fetch loop chooses the queue, so weights and priorities hold.
+func (w *Worker) chain() bool { return len(w.queues) == 1 && !w.intakeClosed() }
+
 // complete records one completion through the ack loop, which batches the
 // completions that arrive while its previous call is in flight into one
-// script call per queue: under load a job's ack costs a fraction of a round
+// script call per queue, and in the same call claims the next job for each
+// slot that asked (next): under a backlog a job costs a fraction of a round
 // trip, while a lone completion is written at once. Each ack in a batch is
 // fenced by its own lease token and refused alone if stale.
-func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack) (int, error) {
-	req := ackReq{q: q, ack: a, reply: make(chan ackReply, 1)}
-	direct := func() (int, error) {
+func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack, next bool) (int, *claimedJob, error) {
+	req := ackReq{q: q, ack: a, next: next, reply: make(chan ackReply, 1)}
+	direct := func() (int, *claimedJob, error) {
 		// The ack loop has stopped (a handler outlived shutdown): write
 		// directly. If the loop did take the request, this is a re-run of the
 		// same ack, which the script answers with LeaseAgain.
-		s, err := q.st.Complete(ctx, w.nowArg(), []store.Ack{a})
+		s, _, err := q.st.Complete(ctx, w.nowArg(), []store.Ack{a}, 0, 0)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		return s[0], nil
+		return s[0], nil, nil
 	}
 	select {
 	case w.acks <- req:
@@ -773,11 +804,11 @@ func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack) (int
 	}
 	select {
 	case rep := <-req.reply:
-		return rep.status, rep.err
+		return rep.status, rep.next, rep.err
 	case <-w.loopsCtx.Done():
 		return direct()
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, nil, ctx.Err()
 	}
 }
 
@@ -814,16 +845,29 @@ func (w *Worker) flushAcks(batch []ackReq) {
 	}
 	for q, reqs := range byQueue {
 		acks := make([]store.Ack, len(reqs))
+		want := 0
 		for i, r := range reqs {
 			acks[i] = r.ack
+			if r.next {
+				want++
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
-		statuses, err := q.st.Complete(ctx, w.nowArg(), acks)
+		sent := time.Now()
+		statuses, claimed, err := q.st.Complete(ctx, w.nowArg(), acks, want, w.cfg.LeaseDuration.Milliseconds())
 		cancel()
+		if err == nil && want > 0 {
+			w.noteClock(claimed.Now, sent)
+			w.noteDue(claimed.NextDue)
+		}
 		for i, r := range reqs {
 			rep := ackReply{err: err}
 			if err == nil {
 				rep.status = statuses[i]
+				if r.next && len(claimed.Jobs) > 0 {
+					rep.next = &claimedJob{c: claimed.Jobs[0], sent: sent}
+					claimed.Jobs = claimed.Jobs[1:]
+				}
 			}
 			r.reply <- rep
 		}

@@ -264,7 +264,7 @@ func TestRecoverExpiredLease(t *testing.T) {
 		require.Equal(t, 1, got.AttemptsMade, "a stall spends no attempt")
 		require.Less(t, time.Since(start), 4*time.Second, "recovered within lease + poll interval")
 		// The crashed worker's late ack is refused.
-		st, err := q.st.Complete(ctx, 0, []store.Ack{{ID: j.ID, Token: claimed.Jobs[0].Token}})
+		st, _, err := q.st.Complete(ctx, 0, []store.Ack{{ID: j.ID, Token: claimed.Jobs[0].Token}}, 0, 0)
 		require.NoError(t, err)
 		require.Equal(t, []int{0}, st)
 	})

@@ -10,41 +10,36 @@ package keys
 // The order is part of the script protocol (see internal/scripts/lib.lua):
 // change both together.
 const (
-	Jobs      = iota // hash id -> header "\n" payload (immutable after add)
-	Wait             // list of ready job ids without priority (LPUSH in, RPOP out)
-	Prio             // zset of ready job ids with a priority, score priority<<32|seq
-	Active           // zset id -> lease deadline (ms)
-	Delayed          // zset id -> due time (ms), producer delays and snoozes
-	Failed           // zset id -> retry due time (ms), failed attempts awaiting retry
-	Completed        // zset id -> finished time (ms)
-	Dead             // zset id -> time of death (ms): the dead-letter queue
-	Marker           // zset wake-up marker: "0"@0 = work ready, "d"@t = next due time
-	Meta             // hash: paused, seq, lease counters
-	Pri              // hash id -> priority (only for prioritized jobs)
-	Att              // hash id -> attempts made
-	Stall            // hash id -> times the job's lease expired
-	Lease            // hash id -> lease token of the current or last attempt
-	Pat              // hash id -> time the current/last attempt started (ms)
-	Fin              // hash id -> time the job finished (ms)
-	Res              // hash id -> result bytes
-	Err              // hash id -> last error (JSON)
-	Prog             // hash id -> progress (JSON)
-	Sched            // hash schedule key -> schedule definition (JSON)
-	SchedNext        // zset schedule key -> next tick (ms); absent while paused
-	SchedRun         // hash schedule key -> run state (JSON: last tick, last job, runs, skipped)
-	Uniq             // hash unique key -> "<expiry ms>|<job id>" (time-window deduplication)
-	UniqExp          // zset unique key -> expiry (ms), to trim expired entries
-	Stats            // hash: per-minute counters, a 60-slot ring (m<slot> minute, c<slot> completed, f<slot> failed)
-	Workers          // zset worker id -> last heartbeat (ms)
-	WorkerInfo       // hash worker id -> worker process info (JSON)
+	Jobs       = iota // hash id -> header "\n" payload (immutable after add)
+	Wait              // list of ready job ids without priority (LPUSH in, RPOP out)
+	Prio              // zset of ready job ids with a priority, score priority<<32|seq
+	Active            // zset id -> lease deadline (ms)
+	Delayed           // zset id -> due time (ms), producer delays and snoozes
+	Failed            // zset id -> retry due time (ms), failed attempts awaiting retry
+	Completed         // zset id -> finished time (ms)
+	Dead              // zset id -> time of death (ms): the dead-letter queue
+	Marker            // zset wake-up marker: "0"@0 = work ready, "d"@t = next due time
+	Meta              // hash: paused, seq, lease counters
+	Pri               // hash id -> priority (only for prioritized jobs)
+	Run               // hash id -> run state "<a|i>|attempts|stalls|token|started ms|finished ms" (once fetched)
+	Res               // hash id -> result bytes
+	Err               // hash id -> last error (JSON)
+	Prog              // hash id -> progress (JSON)
+	Sched             // hash schedule key -> schedule definition (JSON)
+	SchedNext         // zset schedule key -> next tick (ms); absent while paused
+	SchedRun          // hash schedule key -> run state (JSON: last tick, last job, runs, skipped)
+	Uniq              // hash unique key -> "<expiry ms>|<job id>" (time-window deduplication)
+	UniqExp           // zset unique key -> expiry (ms), to trim expired entries
+	Stats             // hash: per-minute counters, a 60-slot ring (m<slot> minute, c<slot> completed, f<slot> failed)
+	Workers           // zset worker id -> last heartbeat (ms)
+	WorkerInfo        // hash worker id -> worker process info (JSON)
 	NumParts
 )
 
 var names = [NumParts]string{
 	Jobs: "jobs", Wait: "wait", Prio: "prio", Active: "active", Delayed: "delayed",
 	Failed: "failed", Completed: "completed", Dead: "dead", Marker: "marker", Meta: "meta",
-	Pri: "pri", Att: "att", Stall: "stall", Lease: "lease", Pat: "pat", Fin: "fin",
-	Res: "res", Err: "err", Prog: "prog", Sched: "sched", SchedNext: "schednext",
+	Pri: "pri", Run: "run", Res: "res", Err: "err", Prog: "prog", Sched: "sched", SchedNext: "schednext",
 	SchedRun: "schedrun", Uniq: "uniq", UniqExp: "uniqexp", Stats: "stats", Workers: "workers",
 	WorkerInfo: "workerinfo",
 }

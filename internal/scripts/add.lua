@@ -13,45 +13,71 @@
 local now = now_ms(ARGV[1])
 local n = tonumber(ARGV[2])
 local W = 7
+local ids = {}
+for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * W] end
+local bodies = hmget(K.jobs, ids)
 local out = {}
-for i = 0, n - 1 do
-  local b = 3 + i * W
-  local id = ARGV[b]
-  local body = redis.call('HGET', K.jobs, id)
-  if body then
-    out[i + 1] = { 0, state_of(id), body, id }
-  elseif ARGV[b + 5] ~= '' then
-    local u = redis.call('HGET', K.uniq, ARGV[b + 5])
+local uk = {}
+for i = 1, n do
+  if bodies[i] then
+    out[i] = { 0, state_of(ids[i]), bodies[i], ids[i] }
+  elseif ARGV[3 + (i - 1) * W + 5] ~= '' then
+    uk[#uk + 1] = i
+  end
+end
+if #uk > 0 then
+  local names = {}
+  for j, i in ipairs(uk) do names[j] = ARGV[3 + (i - 1) * W + 5] end
+  local found = hmget(K.uniq, names)
+  for j, i in ipairs(uk) do
+    local u = found[j]
     if u then
       local sep = string.find(u, '|', 1, true)
-      local other = string.sub(u, sep + 1)
       if tonumber(string.sub(u, 1, sep - 1)) > now then
-        out[i + 1] = { 0, state_of(other), redis.call('HGET', K.jobs, other) or '', other }
+        local other = string.sub(u, sep + 1)
+        out[i] = { 0, state_of(other), redis.call('HGET', K.jobs, other) or '', other }
       end
     end
   end
 end
-for i = 0, n - 1 do
-  if not out[i + 1] then
-    local b = 3 + i * W
-    local id = ARGV[b]
-    local delay, runat, pri = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
-    redis.call('HSET', K.jobs, id, ARGV[b + 1])
-    if pri > 0 then redis.call('HSET', K.pri, id, ARGV[b + 4]) end
+local set_jobs, set_pri, set_uniq, set_uexp = {}, {}, {}, {}
+local ready, later, later_due = {}, {}, {}
+for i = 1, n do
+  if not out[i] then
+    local b = 3 + (i - 1) * W
+    local id = ids[i]
+    set_jobs[#set_jobs + 1] = id
+    set_jobs[#set_jobs + 1] = ARGV[b + 1]
+    if tonumber(ARGV[b + 4]) > 0 then
+      set_pri[#set_pri + 1] = id
+      set_pri[#set_pri + 1] = ARGV[b + 4]
+    end
     if ARGV[b + 5] ~= '' then
       local exp = now + tonumber(ARGV[b + 6])
-      redis.call('HSET', K.uniq, ARGV[b + 5], int(exp) .. '|' .. id)
-      redis.call('ZADD', K.uniqexp, exp, ARGV[b + 5])
+      set_uniq[#set_uniq + 1] = ARGV[b + 5]
+      set_uniq[#set_uniq + 1] = int(exp) .. '|' .. id
+      set_uexp[#set_uexp + 1] = exp
+      set_uexp[#set_uexp + 1] = ARGV[b + 5]
     end
+    local delay, runat = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
     local due = 0
     if runat > 0 then due = runat elseif delay > 0 then due = now + delay end
     if due > now then
-      schedule(K.delayed, id, due)
-      out[i + 1] = { 1, 'delayed' }
+      later[#later + 1] = id
+      later_due[#later_due + 1] = due
+      out[i] = { 1, 'delayed' }
     else
-      make_ready(id, false)
-      out[i + 1] = { 1, 'waiting' }
+      ready[#ready + 1] = id
+      out[i] = { 1, 'waiting' }
     end
   end
 end
+if #set_jobs > 0 then call_chunked('HSET', K.jobs, set_jobs, 2) end
+if #set_pri > 0 then call_chunked('HSET', K.pri, set_pri, 2) end
+if #set_uniq > 0 then
+  call_chunked('HSET', K.uniq, set_uniq, 2)
+  call_chunked('ZADD', K.uniqexp, set_uexp, 2)
+end
+make_ready(ready, false)
+schedule(K.delayed, later, later_due)
 return out

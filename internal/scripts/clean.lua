@@ -13,7 +13,7 @@ else
   ids = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[3], 'LIMIT', 0, limit)
 end
 if #ids > 0 then
-  for _, id in ipairs(ids) do delete_columns(id) end
-  redis.call('ZREM', set, unpack(ids))
+  delete_jobs(ids)
+  call_chunked('ZREM', set, ids)
 end
 return { #ids, redis.call('ZCARD', set) }

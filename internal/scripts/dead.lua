@@ -5,11 +5,14 @@
 --   ARGV[7]: 1 = the attempt counts (attempts made +1).
 -- Returns 1 done, 2 already done with this token (a re-run), 0 lease lost.
 local now = now_ms(ARGV[1])
-local id, tok = ARGV[2], ARGV[3]
-local s = lease_status(id, tok)
+local id = ARGV[2]
+local r = parse_run(redis.call('HGET', K.run, id))
+local s = lease_status(r, ARGV[3])
 if s ~= 1 then return s end
 redis.call('ZREM', K.active, id)
-if ARGV[7] == '1' then redis.call('HINCRBY', K.att, id, 1) end
+r[1], r[6] = 'i', now
+if ARGV[7] == '1' then r[2] = r[2] + 1 end
+redis.call('HSET', K.run, id, fmt_run(r))
 count('f', 1, now)
-to_dead(id, now, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
+to_dead({ id }, { ARGV[4] }, now, tonumber(ARGV[5]), tonumber(ARGV[6]))
 return 1

@@ -6,14 +6,22 @@
 local now = now_ms(ARGV[1])
 local deadline = now + tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-local out = {}
-for i = 0, n - 1 do
-  local id, tok = ARGV[4 + i * 2], ARGV[5 + i * 2]
-  if lease_status(id, tok) == 1 then
-    redis.call('ZADD', K.active, 'XX', deadline, id)
-    out[i + 1] = 1
+local ids = {}
+for i = 0, n - 1 do ids[i + 1] = ARGV[4 + i * 2] end
+local runs = hmget(K.run, ids)
+local out, args = {}, {}
+for i, id in ipairs(ids) do
+  if lease_status(parse_run(runs[i]), ARGV[5 + (i - 1) * 2]) == 1 then
+    args[#args + 1] = deadline
+    args[#args + 1] = id
+    out[i] = 1
   else
-    out[i + 1] = 0
+    out[i] = 0
+  end
+end
+if #args > 0 then
+  for i = 1, #args, CHUNK do
+    redis.call('ZADD', K.active, 'XX', unpack(args, i, math.min(i + CHUNK - 1, #args)))
   end
 end
 return out

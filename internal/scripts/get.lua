@@ -12,8 +12,6 @@ local state = state_of(id)
 local score = false
 local sets = { active = K.active, delayed = K.delayed, failed = K.failed, completed = K.completed, dead = K.dead }
 if sets[state] then score = redis.call('ZSCORE', sets[state], id) end
-return { body, state, score,
-  redis.call('HGET', K.att, id), redis.call('HGET', K.stall, id),
-  redis.call('HGET', K.pat, id), redis.call('HGET', K.fin, id),
-  redis.call('HGET', K.res, id), redis.call('HGET', K.err, id),
-  redis.call('HGET', K.prog, id) }
+local r = parse_run(redis.call('HGET', K.run, id))
+return { body, state, score, r[2], r[3], r[5], r[6],
+  redis.call('HGET', K.res, id), redis.call('HGET', K.err, id), redis.call('HGET', K.prog, id) }

@@ -1,20 +1,24 @@
--- lib.lua: helpers prepended to every hopper script; never run on its own.
+-- lib.lua: helpers for hopper's scripts; never run on its own.
 --
--- Every script receives the same KEYS, all of one queue and so all in one
--- Cluster hash slot, in the order of internal/keys (keys.Jobs .. keys.Prog).
--- No script builds a key name: it only selects among KEYS.
-local K = {
-  jobs = KEYS[1], wait = KEYS[2], prio = KEYS[3], active = KEYS[4],
-  delayed = KEYS[5], failed = KEYS[6], completed = KEYS[7], dead = KEYS[8],
-  marker = KEYS[9], meta = KEYS[10], pri = KEYS[11], att = KEYS[12],
-  stall = KEYS[13], lease = KEYS[14], pat = KEYS[15], fin = KEYS[16],
-  res = KEYS[17], err = KEYS[18], prog = KEYS[19], sched = KEYS[20],
-  schednext = KEYS[21], schedrun = KEYS[22], uniq = KEYS[23], uniqexp = KEYS[24],
-  stats = KEYS[25], workers = KEYS[26], workerinfo = KEYS[27],
-}
+-- Each script is linked at load time (scripts.go): it gets a K table naming
+-- only the queue keys it (and the helpers it uses) reference, as KEYS[1..n]
+-- in internal/keys order, and only the helper blocks below it uses. Blocks
+-- are separated by blank lines. All keys of one queue share one Cluster hash
+-- slot; no script builds a key name: it only selects among KEYS.
+--
+-- Cost model: each script call costs a few us of setup, and each redis.call
+-- ~1-2 us of Lua bridging on top of the command itself, so scripts work on
+-- batches with variadic commands (one HMGET/HSET/ZADD/HDEL for all the jobs
+-- of a call), not one call per job.
+
 -- Per-job hashes, keyed by job id.
-local COLUMNS = { K.jobs, K.pri, K.att, K.stall, K.lease, K.pat, K.fin, K.res, K.err, K.prog }
-local BATCH = 100 -- most jobs any trim step removes in one call
+local COLUMNS = { K.jobs, K.pri, K.run, K.res, K.err, K.prog }
+
+-- Most jobs a trim step removes per call (beyond what the call added).
+local BATCH = 100
+
+-- Most values passed to one variadic command (Lua's unpack limit).
+local CHUNK = 1000
 
 -- now_ms returns the injected time (tests) or Redis' own clock, so due times
 -- and lease deadlines are judged on one clock whatever the workers' clocks say.
@@ -27,30 +31,98 @@ end
 
 local function int(n) return string.format('%d', n) end
 
--- make_ready puts id where workers fetch from: the prio zset if the job has a
--- priority, else the wait list (at the fetch end when front is true). It sets
--- the ready marker when the structure was empty, which wakes one idle worker.
-local function make_ready(id, front)
-  local p = redis.call('HGET', K.pri, id)
-  local n
-  if p then
-    local seq = 0
-    if not front then seq = redis.call('HINCRBY', K.meta, 'seq', 1) % 4294967296 end
-    redis.call('ZADD', K.prio, tonumber(p) * 4294967296 + seq, id)
-    n = redis.call('ZCARD', K.prio)
-  elseif front then
-    n = redis.call('RPUSH', K.wait, id)
-  else
-    n = redis.call('LPUSH', K.wait, id)
+-- call_chunked runs cmd key v1 v2 ... over list in chunks of whole steps
+-- (2 for field-value pairs) and returns the last reply (for LPUSH: the
+-- final length of the list).
+local function call_chunked(cmd, key, list, step)
+  step = step or 1
+  local r = 0
+  local n = #list
+  local size = CHUNK - (CHUNK % step)
+  for i = 1, n, size do
+    r = redis.call(cmd, key, unpack(list, i, math.min(i + size - 1, n)))
   end
-  if n == 1 then redis.call('ZADD', K.marker, 0, '0') end
+  return r
 end
 
--- schedule puts id in a time-ordered set (delayed or failed) and lowers the
--- due-time marker, so a blocked worker learns of the earlier due time.
-local function schedule(set, id, due)
-  redis.call('ZADD', set, due, id)
-  redis.call('ZADD', K.marker, 'LT', due, 'd')
+-- hmget returns the values of field ids of hash key (false where absent).
+local function hmget(key, ids)
+  local out = {}
+  for i = 1, #ids, CHUNK do
+    local part = redis.call('HMGET', key, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+    for _, v in ipairs(part) do out[#out + 1] = v end
+  end
+  return out
+end
+
+-- Run state of a job, stored once it is first fetched:
+-- {state ('a' leased, 'i' not), attempts made, stalls, token, started ms, finished ms}.
+local function parse_run(s)
+  if s then
+    local st, a, sl, t, p, f = string.match(s, '^(%a)|(%d+)|(%d+)|([^|]*)|(%d+)|(%d+)$')
+    if st then return { st, tonumber(a), tonumber(sl), t, tonumber(p), tonumber(f) } end
+  end
+  return { 'i', 0, 0, '', 0, 0 }
+end
+
+local function fmt_run(r)
+  return r[1] .. '|' .. int(r[2]) .. '|' .. int(r[3]) .. '|' .. r[4] .. '|' .. int(r[5]) .. '|' .. int(r[6])
+end
+
+-- lease_status: 1 = tok holds the job's active lease; 2 = tok's attempt has
+-- already been acknowledged (a re-run of the same call, e.g. a client retry);
+-- 0 = the lease is lost (expired and recovered, released, or removed).
+local function lease_status(r, tok)
+  if r[4] ~= tok or tok == '' then return 0 end
+  if r[1] == 'a' then return 1 end
+  return 2
+end
+
+-- make_ready puts ids where workers fetch from: the prio zset for jobs with
+-- a priority, else the wait list (at the fetch end when front is true). It
+-- sets the ready marker when a structure was empty, which wakes an idle worker.
+local function make_ready(ids, front)
+  if #ids == 0 then return end
+  local pris = hmget(K.pri, ids)
+  local plain, prio = {}, {}
+  for i, id in ipairs(ids) do
+    if pris[i] then prio[#prio + 1] = { id, tonumber(pris[i]) } else plain[#plain + 1] = id end
+  end
+  local wake = false
+  if #plain > 0 then
+    local n = call_chunked(front and 'RPUSH' or 'LPUSH', K.wait, plain)
+    wake = n == #plain
+  end
+  if #prio > 0 then
+    local seq = 0
+    if not front then seq = redis.call('HINCRBY', K.meta, 'seq', #prio) - #prio end
+    local args = {}
+    for _, p in ipairs(prio) do
+      if not front then seq = seq + 1 end
+      args[#args + 1] = p[2] * 4294967296 + (seq % 4294967296)
+      args[#args + 1] = p[1]
+    end
+    call_chunked('ZADD', K.prio, args, 2)
+    wake = wake or redis.call('ZCARD', K.prio) == #prio
+  end
+  if wake then redis.call('ZADD', K.marker, 0, '0') end
+end
+
+-- schedule puts ids in a time-ordered set (delayed or failed) at due (a
+-- number, or a list parallel to ids) and lowers the due-time marker, so a
+-- blocked worker learns of the earliest due time.
+local function schedule(set, ids, due)
+  if #ids == 0 then return end
+  local args, min = {}, nil
+  for i, id in ipairs(ids) do
+    local d = due
+    if type(due) == 'table' then d = due[i] end
+    args[#args + 1] = d
+    args[#args + 1] = id
+    if not min or d < min then min = d end
+  end
+  call_chunked('ZADD', set, args, 2)
+  redis.call('ZADD', K.marker, 'LT', min, 'd')
 end
 
 -- next_due returns the earliest due time of delayed and failed jobs, or -1.
@@ -64,6 +136,64 @@ local function next_due()
   return d
 end
 
+-- claim hands up to max ready jobs to a worker, each with a fresh lease of
+-- lease_ms, and returns {paused (0|1), now, next due (-1 = none; only when
+-- fewer than max were claimed), then per job: id, token, attempts, stalls,
+-- body}. Jobs without a priority go first (FIFO), then prioritized ones
+-- (lowest number first). Tokens come from a per-queue counter, so every
+-- delivery has a token no other had. If ready jobs remain after a full
+-- claim, the ready marker is set again so another idle worker wakes.
+local function claim(now, max, lease_ms)
+  local out = { 0, now, -1 }
+  if redis.call('HEXISTS', K.meta, 'paused') == 1 then
+    out[1] = 1
+    out[3] = next_due()
+    return out
+  end
+  local ids = {}
+  if max > 0 then
+    local got = redis.call('RPOP', K.wait, max)
+    if got then ids = got end
+    if #ids < max then
+      local p = redis.call('ZPOPMIN', K.prio, max - #ids)
+      for i = 1, #p, 2 do ids[#ids + 1] = p[i] end
+    end
+  end
+  if #ids > 0 then
+    local bodies = hmget(K.jobs, ids)
+    local runs = hmget(K.run, ids)
+    local tok = redis.call('HINCRBY', K.meta, 'lease', #ids) - #ids
+    local deadline = now + lease_ms
+    local set_run, set_active = {}, {}
+    for i, id in ipairs(ids) do
+      tok = tok + 1
+      if bodies[i] then
+        local r = parse_run(runs[i])
+        r[1], r[4], r[5] = 'a', int(tok), now
+        set_run[#set_run + 1] = id
+        set_run[#set_run + 1] = fmt_run(r)
+        set_active[#set_active + 1] = deadline
+        set_active[#set_active + 1] = id
+        local n = #out
+        out[n + 1] = id
+        out[n + 2] = r[4]
+        out[n + 3] = r[2]
+        out[n + 4] = r[3]
+        out[n + 5] = bodies[i]
+      end
+    end
+    if #set_run > 0 then
+      call_chunked('HSET', K.run, set_run, 2)
+      call_chunked('ZADD', K.active, set_active, 2)
+    end
+    if #ids == max and (redis.call('LLEN', K.wait) > 0 or redis.call('ZCARD', K.prio) > 0) then
+      redis.call('ZADD', K.marker, 0, '0')
+    end
+  end
+  if #ids < max then out[3] = next_due() end
+  return out
+end
+
 -- state_of derives a job's state in O(1): the zset it is in, else waiting.
 local function state_of(id)
   if redis.call('ZSCORE', K.active, id) then return 'active' end
@@ -75,18 +205,11 @@ local function state_of(id)
   return ''
 end
 
--- delete_columns removes a job's data; the caller removes it from its set.
-local function delete_columns(id)
-  for _, c in ipairs(COLUMNS) do redis.call('HDEL', c, id) end
-end
-
--- lease_status: 1 = tok holds the job's active lease; 2 = tok's attempt has
--- already been acknowledged (a re-run of the same call, e.g. a client retry);
--- 0 = the lease is lost (expired and recovered, released, or removed).
-local function lease_status(id, tok)
-  if redis.call('HGET', K.lease, id) ~= tok then return 0 end
-  if redis.call('ZSCORE', K.active, id) then return 1 end
-  return 2
+-- delete_jobs removes the data of ids from every column (one HDEL per
+-- column); the caller removes them from their set.
+local function delete_jobs(ids)
+  if #ids == 0 then return end
+  for _, c in ipairs(COLUMNS) do call_chunked('HDEL', c, ids) end
 end
 
 -- keep_count converts a retention (count, age) to the count bound trim takes:
@@ -107,31 +230,40 @@ local function trim(set, keep_n, keep_age, now, limit)
     local over = redis.call('ZCARD', set) - keep_n
     if over > 0 then
       if over > limit then over = limit end
-      local ids = redis.call('ZRANGE', set, 0, over - 1)
-      for _, id in ipairs(ids) do delete_columns(id) end
+      delete_jobs(redis.call('ZRANGE', set, 0, over - 1))
       redis.call('ZREMRANGEBYRANK', set, 0, over - 1)
     end
   end
   if keep_age > 0 then
     local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - keep_age, 'LIMIT', 0, limit)
     if #ids > 0 then
-      for _, id in ipairs(ids) do delete_columns(id) end
-      redis.call('ZREM', set, unpack(ids))
+      delete_jobs(ids)
+      call_chunked('ZREM', set, ids)
     end
   end
 end
 
--- to_dead moves a job that is in no set into the dead-letter set.
-local function to_dead(id, now, errjson, count, age)
+-- to_dead moves jobs that are in no set into the dead-letter set; errs is
+-- the error JSON per job ('' = keep the stored one).
+local function to_dead(ids, errs, now, count, age)
+  if #ids == 0 then return end
   local keep_n = keep_count(count, age)
   if keep_n == 0 then
-    delete_columns(id)
+    delete_jobs(ids)
     return
   end
-  redis.call('ZADD', K.dead, now, id)
-  redis.call('HSET', K.fin, id, int(now))
-  if errjson ~= '' then redis.call('HSET', K.err, id, errjson) end
-  trim(K.dead, keep_n, age, now)
+  local z, e = {}, {}
+  for i, id in ipairs(ids) do
+    z[#z + 1] = now
+    z[#z + 1] = id
+    if errs[i] ~= '' then
+      e[#e + 1] = id
+      e[#e + 1] = errs[i]
+    end
+  end
+  call_chunked('ZADD', K.dead, z, 2)
+  if #e > 0 then call_chunked('HSET', K.err, e, 2) end
+  trim(K.dead, keep_n, age, now, BATCH + #ids)
 end
 
 -- count adds n to this minute's counter kind ('c' completed, 'f' failed) in

@@ -1,5 +1,5 @@
--- promote.lua: move due delayed and failed (retry) jobs to waiting, and
--- forget expired unique keys.
+-- promote.lua: move due delayed and failed (retry) jobs to waiting, forget
+-- expired unique keys, and register the calling worker.
 -- KEYS: the queue's keys (lib.lua).
 -- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: most jobs to move per set;
 --   ARGV[3]: a job id to promote now whatever its due time ('' = only due jobs);
@@ -16,7 +16,7 @@ if ARGV[3] ~= '' then
   local id = ARGV[3]
   for _, set in ipairs({ K.delayed, K.failed }) do
     if redis.call('ZREM', set, id) == 1 then
-      make_ready(id, false)
+      make_ready({ id }, false)
       moved = 1
     end
   end
@@ -26,8 +26,8 @@ local limit = tonumber(ARGV[2])
 for _, set in ipairs({ K.delayed, K.failed }) do
   local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, limit)
   if #ids > 0 then
-    redis.call('ZREM', set, unpack(ids))
-    for _, id in ipairs(ids) do make_ready(id, false) end
+    call_chunked('ZREM', set, ids)
+    make_ready(ids, false)
     moved = moved + #ids
   end
 end
@@ -40,11 +40,10 @@ if ARGV[4] ~= '' then
     redis.call('ZREM', K.workers, unpack(gone))
   end
 end
--- Forget unique keys (JobOptions.Unique) whose window has passed.
 local expired = redis.call('ZRANGEBYSCORE', K.uniqexp, '-inf', now, 'LIMIT', 0, limit)
 if #expired > 0 then
-  redis.call('HDEL', K.uniq, unpack(expired))
-  redis.call('ZREM', K.uniqexp, unpack(expired))
+  call_chunked('HDEL', K.uniq, expired)
+  call_chunked('ZREM', K.uniqexp, expired)
 end
 local sn = redis.call('ZRANGE', K.schednext, 0, 0, 'WITHSCORES')
 local next_sched = -1

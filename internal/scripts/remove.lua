@@ -17,5 +17,5 @@ else
   local sets = { active = K.active, delayed = K.delayed, failed = K.failed, completed = K.completed, dead = K.dead }
   redis.call('ZREM', sets[state], id)
 end
-delete_columns(id)
+delete_jobs({ id })
 return { 1, state }

@@ -6,17 +6,20 @@
 --            0 = a snooze (attempt not spent, state delayed).
 -- Returns 1 done, 2 already done with this token (a re-run), 0 lease lost.
 local now = now_ms(ARGV[1])
-local id, tok = ARGV[2], ARGV[3]
-local s = lease_status(id, tok)
+local id = ARGV[2]
+local r = parse_run(redis.call('HGET', K.run, id))
+local s = lease_status(r, ARGV[3])
 if s ~= 1 then return s end
 redis.call('ZREM', K.active, id)
 local set = K.delayed
+r[1] = 'i'
 if ARGV[6] == '1' then
-  redis.call('HINCRBY', K.att, id, 1)
+  r[2] = r[2] + 1
   set = K.failed
   count('f', 1, now)
 end
+redis.call('HSET', K.run, id, fmt_run(r))
 if ARGV[5] ~= '' then redis.call('HSET', K.err, id, ARGV[5]) end
 local delay = tonumber(ARGV[4])
-if delay > 0 then schedule(set, id, now + delay) else make_ready(id, false) end
+if delay > 0 then schedule(set, { id }, now + delay) else make_ready({ id }, false) end
 return 1

@@ -42,7 +42,7 @@ if ARGV[6] == '1' then
   else
     redis.call('HSET', K.jobs, id, ARGV[9])
     if tonumber(ARGV[10]) > 0 then redis.call('HSET', K.pri, id, ARGV[10]) end
-    make_ready(id, false)
+    make_ready({ id }, false)
     code = 1
   end
 else

@@ -30,12 +30,19 @@ const (
 
 // Store is one queue's Redis access. Safe for concurrent use.
 type Store struct {
-	c    redis.UniversalClient
-	keys keys.Queue
+	c       redis.UniversalClient
+	keys    keys.Queue
+	scripts map[*scripts.Script][]string // each script's KEYS for this queue
 }
 
 // New returns the store of the queue whose keys are k.
-func New(c redis.UniversalClient, k keys.Queue) *Store { return &Store{c: c, keys: k} }
+func New(c redis.UniversalClient, k keys.Queue) *Store {
+	s := &Store{c: c, keys: k, scripts: make(map[*scripts.Script][]string, len(scripts.All))}
+	for _, sc := range scripts.All {
+		s.scripts[sc] = sc.Keys(k)
+	}
+	return s
+}
 
 // Keys returns the queue's key names.
 func (s *Store) Keys() keys.Queue { return s.keys }
@@ -44,7 +51,7 @@ func (s *Store) Keys() keys.Queue { return s.keys }
 func (s *Store) Client() redis.UniversalClient { return s.c }
 
 func (s *Store) run(ctx context.Context, sc *scripts.Script, args ...any) (any, error) {
-	v, err := sc.Run(ctx, s.c, s.keys.All(), args...).Result()
+	v, err := sc.Run(ctx, s.c, s.scripts[sc], args...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("%s script: %w", sc.Name, err)
 	}
@@ -122,11 +129,18 @@ func (s *Store) Fetch(ctx context.Context, now int64, max int, leaseMs int64) (F
 	if err != nil {
 		return FetchResult{}, err
 	}
+	return parseClaim(v)
+}
+
+func parseClaim(v any) (FetchResult, error) {
 	row, err := slice(v, -1)
 	if err != nil || len(row) < 3 || (len(row)-3)%5 != 0 {
 		return FetchResult{}, fmt.Errorf("fetch script: bad reply %v", v)
 	}
 	r := FetchResult{Paused: toInt(row[0]) == 1, Now: toInt(row[1]), NextDue: toInt(row[2])}
+	if n := (len(row) - 3) / 5; n > 0 {
+		r.Jobs = make([]Claimed, 0, n)
+	}
 	for i := 3; i < len(row); i += 5 {
 		r.Jobs = append(r.Jobs, Claimed{
 			ID: toStr(row[i]), Token: toStr(row[i+1]), Attempts: int(toInt(row[i+2])),
@@ -144,18 +158,33 @@ type Ack struct {
 	KeepAgeMs int64
 }
 
-// Complete acknowledges completed jobs; one status per ack.
-func (s *Store) Complete(ctx context.Context, now int64, acks []Ack) ([]int, error) {
-	args := make([]any, 0, 2+5*len(acks))
-	args = append(args, now, len(acks))
+// Complete acknowledges completed jobs (one status per ack) and, in the
+// same call, claims up to want jobs with leases of leaseMs (want 0: none).
+func (s *Store) Complete(ctx context.Context, now int64, acks []Ack, want int, leaseMs int64) ([]int, FetchResult, error) {
+	args := make([]any, 0, 4+5*len(acks))
+	args = append(args, now, want, leaseMs, len(acks))
 	for _, a := range acks {
 		args = append(args, a.ID, a.Token, a.Result, a.KeepCount, a.KeepAgeMs)
 	}
 	v, err := s.run(ctx, scripts.Complete, args...)
 	if err != nil {
-		return nil, err
+		return nil, FetchResult{}, err
 	}
-	return ints(v, len(acks))
+	row, err := slice(v, 2)
+	if err != nil {
+		return nil, FetchResult{}, err
+	}
+	st, err := ints(row[0], len(acks))
+	if err != nil {
+		return nil, FetchResult{}, err
+	}
+	var fr FetchResult
+	if want > 0 {
+		if fr, err = parseClaim(row[1]); err != nil {
+			return nil, FetchResult{}, err
+		}
+	}
+	return st, fr, nil
 }
 
 // Retry records a failed attempt (spend) or a snooze (!spend) and schedules
@@ -300,7 +329,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]*Record, error) {
 		pipe := s.c.Pipeline()
 		cmds := make([]*redis.Cmd, len(ids))
 		for i, id := range ids {
-			cmds[i] = scripts.Get.EvalSha(ctx, pipe, s.keys.All(), id)
+			cmds[i] = scripts.Get.EvalSha(ctx, pipe, s.scripts[scripts.Get], id)
 		}
 		_, err := pipe.Exec(ctx)
 		return cmds, err
