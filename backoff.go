@@ -130,6 +130,10 @@ func splitmix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// Validate reports whether b is usable (factor >= 1, no negative delays,
+// jitter within [0, 1], a name for Custom); the error is a *ValidationError.
+func (b Backoff) Validate() error { return b.validate("Backoff") }
+
 func (b Backoff) validate(field string) error {
 	if b == (Backoff{}) {
 		return nil

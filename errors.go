@@ -91,6 +91,9 @@ func Permanent(err error) error { return &PermanentError{Err: err} }
 type RetryAfterError struct {
 	Delay time.Duration
 	Err   error
+	// Spend makes the retry spend an attempt, like an ordinary failure (see
+	// FailAfter): once attempts run out the job is dead-lettered.
+	Spend bool
 }
 
 func (e *RetryAfterError) Error() string {
@@ -108,6 +111,13 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // A job that always asks to retry never dead-letters: bound it yourself if
 // that matters (e.g. by comparing Job.CreatedAt with a deadline).
 func RetryAfter(d time.Duration, err error) error { return &RetryAfterError{Delay: d, Err: err} }
+
+// FailAfter is a failed attempt whose retry waits d instead of the job's
+// backoff (e.g. a 503 with Retry-After): it spends an attempt, and when the
+// attempts are spent the job is dead-lettered as with any error.
+func FailAfter(d time.Duration, err error) error {
+	return &RetryAfterError{Delay: d, Err: err, Spend: true}
+}
 
 // PanicError is the failure recorded when a handler panics.
 type PanicError struct {

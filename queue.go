@@ -143,6 +143,9 @@ func NewQueue(client redis.UniversalClient, name string, cfg *QueueConfig) (*Que
 // Name returns the queue's name.
 func (q *Queue) Name() string { return q.name }
 
+// Prefix returns the key prefix the queue uses (QueueConfig.Prefix).
+func (q *Queue) Prefix() string { return q.cfg.Prefix }
+
 func (q *Queue) nowArg() int64 {
 	if q.now == nil {
 		return 0

@@ -678,7 +678,7 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *c
 		if w.cfg.OnCompleted != nil {
 			hook = func() { w.cfg.OnCompleted(ctx, job) }
 		}
-	case errors.As(herr, &retryAfter):
+	case errors.As(herr, &retryAfter) && !retryAfter.Spend:
 		delay := max(retryAfter.Delay, 0)
 		b, _ := jsonString(info)
 		status, err = w.ack(r, func(ctx context.Context) (int, error) {
@@ -705,7 +705,12 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *c
 			hook = func() { w.cfg.OnDead(ctx, job, herr) }
 		}
 	default:
-		delay := w.retryDelay(job, attempt, herr)
+		var delay time.Duration
+		if retryAfter != nil { // FailAfter: the handler chose the delay
+			delay = max(retryAfter.Delay, 0)
+		} else {
+			delay = w.retryDelay(job, attempt, herr)
+		}
 		b, _ := jsonString(info)
 		status, err = w.ack(r, func(ctx context.Context) (int, error) {
 			return q.st.Retry(ctx, nowArg, job.ID, tok, delay.Milliseconds(), b, true)

@@ -470,3 +470,30 @@ func TestMaxStallsDeadLetters(t *testing.T) {
 		require.Contains(t, got.DeadReason, "stalled 3 times (max 2)")
 	})
 }
+
+func TestFailAfterSpendsAttemptsWithItsDelay(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("failafter", nil)
+		var mu sync.Mutex
+		var runs []time.Time
+		h.worker("failafter", HandlerFunc(func(ctx context.Context, job *Job) error {
+			mu.Lock()
+			runs = append(runs, time.Now())
+			mu.Unlock()
+			return FailAfter(300*time.Millisecond, errors.New("503"))
+		}), nil)
+		// The job's own backoff (an hour) is overridden by FailAfter's delay.
+		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 2, Backoff: ptr(Fixed(time.Hour))})
+		require.NoError(t, err)
+		got := waitState(t, q, j.ID, StateDead, 5*time.Second)
+		require.Equal(t, 2, got.AttemptsMade)
+		require.Contains(t, got.DeadReason, "attempts exhausted: 2 of 2")
+		require.Contains(t, got.LastError, "503")
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, runs, 2)
+		require.GreaterOrEqual(t, runs[1].Sub(runs[0]), 290*time.Millisecond)
+	})
+}
