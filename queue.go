@@ -116,6 +116,8 @@ type Queue struct {
 	st   *store.Store
 	ids  idGen
 	now  func() time.Time // tests: injected clock passed to scripts; nil = Redis TIME
+
+	registered atomic.Bool // the queue's name is in the prefix's registry
 }
 
 // NewQueue returns the handle of queue name on client. The client may be a
@@ -242,6 +244,12 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	res, err := q.st.Add(ctx, q.nowArg(), send)
 	if err != nil {
 		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, err)
+	}
+	if !q.registered.Load() {
+		// Once per Queue value: one more round trip on its first add.
+		if err := register(ctx, q.st.Client(), q.cfg.Prefix, q.name); err == nil {
+			q.registered.Store(true)
+		}
 	}
 	out := make([]*Job, len(jobs))
 	for i := range resolved {

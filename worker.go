@@ -225,6 +225,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Unlock()
 
 	w.started = time.Now()
+	names := make([]string, len(w.queues))
+	for i, q := range w.queues {
+		names[i] = q.name
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := register(rctx, w.client, w.cfg.Prefix, names...); err != nil {
+		w.log.Warn("hopper: could not register the worker's queues in the queue registry", "err", err)
+	}
+	cancel()
 	w.loops.Add(5 + len(w.groups))
 	go w.ackLoop()
 	go w.fetchLoop()

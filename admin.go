@@ -1,0 +1,109 @@
+package hopper
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hopperq/hopper/internal/keys"
+	"github.com/redis/go-redis/v9"
+)
+
+// Jobs lists up to limit jobs in state, skipping offset of them; limit is
+// clamped to 1..MaxPageSize. Order: waiting jobs newest first (jobs without
+// priority, then prioritized ones); active, delayed and failed jobs by the
+// time they are due (lease expiry or run time), soonest first; completed and
+// dead jobs newest first. Two round trips; a job that changes state between
+// them is left out of the page.
+func (q *Queue) Jobs(ctx context.Context, state State, offset, limit int) ([]*Job, error) {
+	limit = min(max(limit, 1), MaxPageSize)
+	offset = max(offset, 0)
+	var ids []string
+	var err error
+	c := q.st.Client()
+	k := q.st.Keys()
+	start, stop := int64(offset), int64(offset+limit-1)
+	switch state {
+	case StateWaiting:
+		ids, err = q.waitingPage(ctx, start, stop)
+	case StateActive, StateDelayed, StateFailed:
+		part := map[State]int{StateActive: keys.Active, StateDelayed: keys.Delayed, StateFailed: keys.Failed}[state]
+		ids, err = c.ZRange(ctx, k.Key(part), start, stop).Result()
+	case StateCompleted, StateDead:
+		part := map[State]int{StateCompleted: keys.Completed, StateDead: keys.Dead}[state]
+		ids, err = c.ZRevRange(ctx, k.Key(part), start, stop).Result()
+	default:
+		return nil, invalid("state", state, "must be one of waiting, active, delayed, failed, completed, dead")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hopper: list %s jobs of %s: %w", state, q.name, err)
+	}
+	recs, err := q.st.GetMany(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("hopper: list %s jobs of %s: %w", state, q.name, err)
+	}
+	out := make([]*Job, 0, len(recs))
+	for _, r := range recs {
+		if r.State != string(state) {
+			continue
+		}
+		j, err := jobFromRecord(q.name, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// waitingPage pages through the wait list (index 0 = newest) and then the
+// prio set.
+func (q *Queue) waitingPage(ctx context.Context, start, stop int64) ([]string, error) {
+	c, k := q.st.Client(), q.st.Keys()
+	pipe := c.Pipeline()
+	list := pipe.LRange(ctx, k.Key(keys.Wait), start, stop)
+	n := pipe.LLen(ctx, k.Key(keys.Wait))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	ids := list.Val()
+	if int64(len(ids)) > stop-start {
+		return ids, nil
+	}
+	pstart := max(start-n.Val(), 0)
+	more, err := c.ZRange(ctx, k.Key(keys.Prio), pstart, pstart+(stop-start)-int64(len(ids))).Result()
+	if err != nil {
+		return nil, err
+	}
+	return append(ids, more...), nil
+}
+
+// registryKey is the set of queue names under a prefix. It is outside every
+// queue's hash slot and written by its own command, never by a job script.
+func registryKey(prefix string) string { return prefix + ":queues" }
+
+// register records the queue's name in its prefix's registry (once per
+// Queue or Worker value).
+func register(ctx context.Context, c redis.UniversalClient, prefix string, names ...string) error {
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	return c.SAdd(ctx, registryKey(prefix), args...).Err()
+}
+
+// ListQueues returns the names of the queues that have been used under
+// prefix ("" = DefaultPrefix): every queue a Queue added a job to or a
+// Worker served. It reads one registry key (never KEYS or SCAN).
+func ListQueues(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if why := keys.CheckPrefix(prefix); why != "" {
+		return nil, invalid("prefix", prefix, "%s", why)
+	}
+	names, err := client.SMembers(ctx, registryKey(prefix)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("hopper: list queues: %w", err)
+	}
+	return names, nil
+}
