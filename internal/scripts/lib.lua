@@ -221,14 +221,17 @@ local function keep_count(count, age)
 end
 
 -- trim removes the oldest members of a terminal set (completed or dead) past
--- keep_n members or older than keep_age ms, at most limit (default BATCH) of
--- each per call. A caller that added k members passes BATCH + k, so the set
--- cannot outgrow its bound.
+-- keep_n members (once the excess reaches 10% of keep_n, at most BATCH) or
+-- older than keep_age ms, at most limit (default BATCH) of each per call. A
+-- caller that added k members passes BATCH + k, so the set cannot outgrow
+-- its bound plus that slack.
 local function trim(set, keep_n, keep_age, now, limit)
   limit = limit or BATCH
   if keep_n >= 0 then
     local over = redis.call('ZCARD', set) - keep_n
-    if over > 0 then
+    -- Trim in chunks: a set may exceed its bound by 10% (at most 100) before
+    -- a trim, so that most calls skip the trim's ~10 commands.
+    if over > math.min(math.floor(keep_n / 10), BATCH) then
       if over > limit then over = limit end
       delete_jobs(redis.call('ZRANGE', set, 0, over - 1))
       redis.call('ZREMRANGEBYRANK', set, 0, over - 1)
