@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,5 +111,61 @@ func TestStatsOldestWaitingAndRing(t *testing.T) {
 		}
 		require.EqualValues(t, 1, total, "the hour-old minute fell out of the ring")
 		require.EqualValues(t, 1, s.Minutes[59].Completed)
+	})
+}
+
+type testObserver struct {
+	mu       sync.Mutex
+	started  int
+	outcomes []Outcome
+}
+
+func (o *testObserver) JobStarted(ctx context.Context, job *Job) {
+	o.mu.Lock()
+	o.started++
+	o.mu.Unlock()
+}
+
+func (o *testObserver) JobFinished(ctx context.Context, job *Job, out Outcome) {
+	o.mu.Lock()
+	o.outcomes = append(o.outcomes, out)
+	o.mu.Unlock()
+}
+
+func TestObserver(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("obs", nil)
+		obs := &testObserver{}
+		cfg := *fastWorkerConfig()
+		cfg.Observer = obs
+		h.worker("obs", HandlerFunc(func(ctx context.Context, job *Job) error {
+			time.Sleep(20 * time.Millisecond) // the work, so Duration is measurable
+			if job.Name == "fail" {
+				return errors.New("x")
+			}
+			return nil
+		}), &cfg)
+		_, err := q.Add(ctx, "ok", nil, nil)
+		require.NoError(t, err)
+		f, err := q.Add(ctx, "fail", nil, &JobOptions{Attempts: 2, Backoff: ptr(Fixed(0))})
+		require.NoError(t, err)
+		waitState(t, q, f.ID, StateDead, 5*time.Second)
+		waitFor(t, 5*time.Second, "three outcomes", func() bool {
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			return len(obs.outcomes) == 3
+		})
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		require.Equal(t, 3, obs.started)
+		states := map[State]int{}
+		for _, o := range obs.outcomes {
+			states[o.State]++
+			require.True(t, o.Recorded)
+			require.GreaterOrEqual(t, o.Duration, 20*time.Millisecond)
+		}
+		require.Equal(t, map[State]int{StateCompleted: 1, StateFailed: 1, StateDead: 1}, states)
 	})
 }

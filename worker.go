@@ -128,6 +128,7 @@ type runningJob struct {
 	// leaseUntil is a local-clock lower bound of the lease deadline in Redis;
 	// guarded by Worker.mu.
 	leaseUntil time.Time
+	started    time.Time // when the handler was called
 }
 
 // NewWorker returns a worker that runs jobs of queue with handler. It sends
@@ -610,6 +611,10 @@ func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 	tctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, ErrJobTimeout)
 	defer cancel()
 	done := make(chan error, 1)
+	if o := w.cfg.Observer; o != nil {
+		w.runHook(r.q.name, job.ID, func() { o.JobStarted(ctx, job) })
+	}
+	r.started = time.Now()
 	go func() { done <- w.call(tctx, job) }()
 	select {
 	case err := <-done:
@@ -748,6 +753,10 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *c
 		if hook != nil {
 			w.runHook(q.name, job.ID, hook)
 		}
+	}
+	if o := w.cfg.Observer; o != nil {
+		out := Outcome{State: job.State, Duration: time.Since(r.started), Err: herr, Recorded: err == nil && status != store.LeaseLost}
+		w.runHook(q.name, job.ID, func() { o.JobFinished(ctx, job, out) })
 	}
 	return next
 }

@@ -89,6 +89,11 @@ type WorkerConfig struct {
 	// A panicking hook is recovered and logged.
 	OnDead func(ctx context.Context, job *Job, err error)
 
+	// Observer, if set, sees every attempt start and end, e.g. to feed a
+	// metrics library (hopper's core depends on none). Called on the job's
+	// goroutine, like the hooks.
+	Observer JobObserver
+
 	// Logger receives the worker's logs. Defaults to slog.Default() at level
 	// Warn and above; the library never writes to stdout.
 	Logger *slog.Logger
@@ -151,6 +156,31 @@ func (c *WorkerConfig) withDefaults() (WorkerConfig, error) {
 		out.Logger = slog.New(warnOnly{slog.Default().Handler()})
 	}
 	return out, nil
+}
+
+// JobObserver is told of every attempt a worker runs. Implementations must
+// be safe for concurrent use and fast: they run on the job's goroutine.
+type JobObserver interface {
+	// JobStarted is called just before the handler.
+	JobStarted(ctx context.Context, job *Job)
+	// JobFinished is called after the attempt's outcome was written (or
+	// could not be), with job.State the state it left the job in.
+	JobFinished(ctx context.Context, job *Job, outcome Outcome)
+}
+
+// Outcome describes how an attempt ended, for a JobObserver.
+type Outcome struct {
+	// State is the job's new state: completed, failed (will retry), delayed
+	// (RetryAfter) or dead.
+	State State
+	// Duration is the handler's run time (up to the timeout for a handler
+	// that overran it).
+	Duration time.Duration
+	// Err is the handler's error (nil on success), or the timeout.
+	Err error
+	// Recorded is false when the outcome could not be written: the lease was
+	// lost (the job was recovered and may run again) or Redis failed.
+	Recorded bool
 }
 
 // warnOnly filters a handler to Warn and above.
