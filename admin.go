@@ -77,10 +77,6 @@ func (q *Queue) waitingPage(ctx context.Context, start, stop int64) ([]string, e
 	return append(ids, more...), nil
 }
 
-// registryKey is the set of queue names under a prefix. It is outside every
-// queue's hash slot and written by its own command, never by a job script.
-func registryKey(prefix string) string { return prefix + ":queues" }
-
 // register records the queue's name in its prefix's registry (once per
 // Queue or Worker value).
 func register(ctx context.Context, c redis.UniversalClient, prefix string, names ...string) error {
@@ -88,7 +84,7 @@ func register(ctx context.Context, c redis.UniversalClient, prefix string, names
 	for i, n := range names {
 		args[i] = n
 	}
-	return c.SAdd(ctx, registryKey(prefix), args...).Err()
+	return c.SAdd(ctx, keys.Registry(prefix), args...).Err()
 }
 
 // ListQueues returns the names of the queues that have been used under
@@ -101,7 +97,7 @@ func ListQueues(ctx context.Context, client redis.UniversalClient, prefix string
 	if why := keys.CheckPrefix(prefix); why != "" {
 		return nil, invalid("prefix", prefix, "%s", why)
 	}
-	names, err := client.SMembers(ctx, registryKey(prefix)).Result()
+	names, err := client.SMembers(ctx, keys.Registry(prefix)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("hopper: list queues: %w", err)
 	}

@@ -183,6 +183,12 @@ func jobFromBody(queue, id, body string) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hopper: job %s: %w", id, err)
 	}
+	return jobFromHeader(queue, id, &h, payload), nil
+}
+
+// jobFromHeader builds a Job from a decoded header, with the defaults
+// applied.
+func jobFromHeader(queue, id string, h *wire.Header, payload []byte) *Job {
 	j := &Job{ID: id, Queue: queue, Name: h.Name, Payload: payload, CreatedAt: msToTime(h.Created),
 		Metadata: h.Meta, Schedule: h.Schedule,
 		MaxAttempts: DefaultAttempts, Timeout: DefaultTimeout, Backoff: defaultBackoff(), Priority: h.Priority,
@@ -205,7 +211,7 @@ func jobFromBody(queue, id, body string) (*Job, error) {
 	if h.KeepDead != nil {
 		j.keepDead = *h.KeepDead
 	}
-	return j, nil
+	return j
 }
 
 // jobFromRecord builds a Job from a full stored record.

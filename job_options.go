@@ -22,7 +22,8 @@ const (
 	MaxPriority = 1 << 21
 
 	// DefaultKeepCompletedCount and DefaultKeepCompletedAge bound completed
-	// jobs kept per queue: the newest 1,000, for at most 24 hours.
+	// jobs kept per queue: the newest 1,000 (trimmed in chunks of up to 100),
+	// for at most 24 hours.
 	DefaultKeepCompletedCount = 1000
 	DefaultKeepCompletedAge   = 24 * time.Hour
 	// DefaultKeepDeadCount and DefaultKeepDeadAge bound the dead-letter queue:
@@ -38,7 +39,8 @@ type JobOptions struct {
 	// queue, adding it again adds nothing and returns the existing job with
 	// Duplicate set (also under concurrent adds). Allowed: 1-200 bytes of
 	// ASCII letters, digits and - _ . : @ / + =. Defaults to a generated,
-	// unique ID.
+	// unique ID. (An add whose stored job is byte-identical to what it sends
+	// — its own re-run after a lost reply — is reported as added.)
 	ID string
 
 	// Delay makes the job wait this long before it is ready. Must not be
@@ -55,9 +57,9 @@ type JobOptions struct {
 	// Attempts is how many times the job may run before it is dead-lettered:
 	// 1 means no retry. 1..MaxAttempts. Defaults to QueueConfig.DefaultAttempts.
 	Attempts int
-	// Backoff is the wait before each retry. Defaults to
+	// Backoff is the wait before each retry. The zero value means
 	// QueueConfig.DefaultBackoff, else the worker's default.
-	Backoff *Backoff
+	Backoff Backoff
 	// Timeout bounds one attempt. Defaults to QueueConfig.DefaultTimeout.
 	Timeout time.Duration
 
@@ -93,11 +95,13 @@ type Unique struct {
 }
 
 // Retention bounds a set of finished jobs (BullMQ's removeOnComplete /
-// removeOnFail). When a job finishes, the oldest jobs of the set beyond
-// Count, and those older than Age, are deleted (at most 100 of each per
-// transition, so trimming never stalls Redis). Count 0 means no count bound
-// and Age 0 no age bound; both 0 means "do not keep": the job is deleted as
-// soon as it finishes.
+// removeOnFail). When jobs finish, those older than Age are deleted, and the
+// oldest beyond Count once the excess reaches 10% of Count (at most 100):
+// trimming in chunks keeps most acknowledgements cheap, so the set holds up
+// to Count + min(Count/10, 100) jobs. Each call deletes at most 100 jobs
+// more than it added, so trimming never stalls Redis. Count 0 means no count
+// bound and Age 0 no age bound; both 0 means "do not keep": the job is
+// deleted as soon as it finishes.
 type Retention struct {
 	Count int
 	Age   time.Duration
@@ -189,10 +193,10 @@ func (q *Queue) resolve(name string, payload []byte, o *JobOptions, nowMs int64)
 		h.Attempts = attempts
 	}
 	b := o.Backoff
-	if b == nil {
+	if b == (Backoff{}) {
 		b = q.cfg.DefaultBackoff
 	}
-	if b != nil {
+	if b != (Backoff{}) {
 		if err := b.validate("JobOptions.Backoff"); err != nil {
 			return resolvedJob{}, err
 		}

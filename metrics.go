@@ -44,8 +44,9 @@ type Stats struct {
 	// Minutes holds the last 60 minutes, oldest first, the current (partial)
 	// minute last.
 	Minutes []MinuteStats
-	// Workers lists the worker processes that served the queue within the
-	// last three poll intervals.
+	// Workers lists the worker processes serving the queue: each registers at
+	// every maintenance pass and drops out three of its PollIntervals after
+	// its last one.
 	Workers []WorkerInfo
 }
 
@@ -71,14 +72,16 @@ type WorkerInfo struct {
 // Stats returns the queue's counts, oldest waiting age, per-minute
 // throughput for the last hour and live workers. The per-minute counters are
 // written with the acknowledgements (one HINCRBY per ack batch) in a ring of
-// 60 slots, so they cost next to nothing and never grow. Three round trips.
+// 60 slots, so they cost next to nothing and never grow. Up to four round
+// trips. The minutes are those of the caller's clock (the counters use the
+// Redis server's): keep clocks in sync.
 func (q *Queue) Stats(ctx context.Context) (*Stats, error) {
 	c, err := q.Counts(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := q.clock()
-	rec, err := q.st.Stats(ctx, now.UnixMilli(), (3 * DefaultPollInterval).Milliseconds())
+	rec, err := q.st.Stats(ctx, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("hopper: stats of queue %s: %w", q.name, err)
 	}
@@ -93,13 +96,13 @@ func (q *Queue) Stats(ctx context.Context) (*Stats, error) {
 		}
 		s.Minutes = append(s.Minutes, ms)
 	}
-	for i, raw := range rec.Workers {
+	for _, raw := range rec.Workers {
 		var wi workerInfo
 		if json.Unmarshal([]byte(raw), &wi) != nil {
 			continue
 		}
 		s.Workers = append(s.Workers, WorkerInfo{ID: wi.ID, Host: wi.Host, PID: wi.PID, Concurrency: wi.Concurrency,
-			Active: wi.Active, Queues: wi.Queues, StartedAt: msToTime(wi.Started), LastSeen: msToTime(rec.SeenMs[i])})
+			Active: wi.Active, Queues: wi.Queues, StartedAt: msToTime(wi.Started), LastSeen: msToTime(wi.Seen)})
 	}
 	if rec.OldestBody != "" {
 		if h, _, err := wire.Decode(rec.OldestBody); err == nil && h.Created > 0 {

@@ -49,6 +49,14 @@ func (p *proxy) serve(ln net.Listener) {
 				continue
 			}
 			p.mu.Lock()
+			if p.ln != ln {
+				// cut() ran while this connection was being set up: it must
+				// not survive the partition.
+				p.mu.Unlock()
+				_ = c.Close()
+				_ = up.Close()
+				return
+			}
 			p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 			p.mu.Unlock()
 			p.wg.Add(2)

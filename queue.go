@@ -43,9 +43,9 @@ type QueueConfig struct {
 	// Defaults to DefaultAttempts.
 	DefaultAttempts int
 	// DefaultBackoff applies to jobs that do not set JobOptions.Backoff.
-	// Defaults to nil: the worker's default (WorkerConfig.DefaultBackoff,
-	// else DefaultBackoff()).
-	DefaultBackoff *Backoff
+	// Defaults to the zero Backoff: the worker's default
+	// (WorkerConfig.DefaultBackoff, else DefaultBackoff()).
+	DefaultBackoff Backoff
 	// DefaultTimeout applies to jobs that do not set JobOptions.Timeout.
 	// Defaults to DefaultTimeout.
 	DefaultTimeout time.Duration
@@ -84,10 +84,8 @@ func (c *QueueConfig) withDefaults() (QueueConfig, error) {
 	if out.DefaultAttempts < 1 || out.DefaultAttempts > MaxAttempts {
 		return out, invalid("QueueConfig.DefaultAttempts", out.DefaultAttempts, "must be 1..%d", MaxAttempts)
 	}
-	if out.DefaultBackoff != nil {
-		if err := out.DefaultBackoff.validate("QueueConfig.DefaultBackoff"); err != nil {
-			return out, err
-		}
+	if err := out.DefaultBackoff.validate("QueueConfig.DefaultBackoff"); err != nil {
+		return out, err
 	}
 	if out.DefaultTimeout == 0 {
 		out.DefaultTimeout = DefaultTimeout
@@ -209,6 +207,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	send := make([]store.NewJob, 0, len(jobs))
 	firstOf := make(map[string]int, len(jobs)) // id or "u:"+unique key -> index in send
 	sendIdx := make([]int, len(jobs))
+	firstIdx := make([]int, 0, len(jobs)) // send index -> index in jobs
 	for i, nj := range jobs {
 		r, err := q.resolve(nj.Name, nj.Payload, nj.Options, nowMs)
 		if err != nil {
@@ -231,6 +230,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 			return nil, fmt.Errorf("hopper: encode job: %w", err)
 		}
 		firstOf[r.id] = len(send)
+		firstIdx = append(firstIdx, i)
 		if r.unique != "" {
 			firstOf["u:"+r.unique] = len(send)
 		}
@@ -261,7 +261,12 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 		var j *Job
 		switch {
 		case ar.Added:
-			j, err = jobFromBody(q.name, send[k].ID, string(send[k].Body))
+			// Built from what was sent, without decoding it again.
+			r := &resolved[i]
+			if dupInBatch {
+				r = &resolved[firstIdx[k]]
+			}
+			j = jobFromHeader(q.name, r.id, &r.header, r.payload)
 		case ar.Body == "": // a unique key's job that no longer exists
 			j = &Job{ID: ar.ID, Queue: q.name}
 		default:

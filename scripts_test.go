@@ -73,11 +73,15 @@ func TestScriptsAreSafeToRerun(t *testing.T) {
 		ctx := context.Background()
 		q := h.queue("rerun", nil)
 		job := store.NewJob{ID: "auto123", Body: []byte(`{"name":"n","ts":1}` + "\n")}
-		for i := range 2 {
+		for range 2 {
 			r, err := q.st.Add(ctx, 0, []store.NewJob{job})
 			require.NoError(t, err)
-			require.Equal(t, i == 0, r[0].Added)
+			require.True(t, r[0].Added, "a re-run of the same add reports the add, not a duplicate")
 		}
+		// Another add of the same ID (another body) is a duplicate.
+		r, err := q.st.Add(ctx, 0, []store.NewJob{{ID: "auto123", Body: []byte(`{"name":"n","ts":2}` + "\n")}})
+		require.NoError(t, err)
+		require.False(t, r[0].Added)
 		c, err := q.Counts(ctx)
 		require.NoError(t, err)
 		require.EqualValues(t, 1, c.Waiting)

@@ -1139,6 +1139,7 @@ type workerInfo struct {
 	Active      int      `json:"active"`
 	Queues      []string `json:"queues"`
 	Started     int64    `json:"started"`
+	Seen        int64    `json:"seen"`
 }
 
 func (w *Worker) info() string {
@@ -1147,7 +1148,7 @@ func (w *Worker) info() string {
 		names[i] = q.name
 	}
 	b, _ := json.Marshal(workerInfo{ID: w.id, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency,
-		Active: len(w.slots), Queues: names, Started: w.started.UnixMilli()})
+		Active: len(w.slots), Queues: names, Started: w.started.UnixMilli(), Seen: time.Now().UnixMilli()})
 	return string(b)
 }
 

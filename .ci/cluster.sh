@@ -36,8 +36,17 @@ start)
   (IFS=,; echo "${addrs[*]}")
   ;;
 stop)
+  pids=()
   for p in "${ports[@]}"; do
-    if [ -f "$dir/$p/redis.pid" ]; then kill "$(cat "$dir/$p/redis.pid")" 2>/dev/null || true; fi
+    if [ -f "$dir/$p/redis.pid" ]; then
+      pid=$(cat "$dir/$p/redis.pid")
+      if kill "$pid" 2>/dev/null; then pids+=("$pid"); fi
+    fi
+  done
+  # Wait for the nodes to exit: they write their logs while shutting down,
+  # and the caller removes DIR next.
+  for pid in ${pids[@]+"${pids[@]}"}; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   ;;
 *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;

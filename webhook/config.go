@@ -68,9 +68,9 @@ type Config struct {
 	// failed attempts but not by deferrals on Retry-After. 1..hopper.MaxAttempts.
 	// Defaults to DefaultAttempts.
 	Attempts int
-	// Backoff is the wait before each retry. Defaults to DefaultBackoff().
-	// Invalid values are reported by Send (hopper validates them).
-	Backoff *hopper.Backoff
+	// Backoff is the wait before each retry. The zero value means
+	// DefaultBackoff().
+	Backoff hopper.Backoff
 
 	// MaxRetryAfter caps the wait a receiver can ask for with a Retry-After
 	// header; a longer request waits this long. Defaults to
@@ -131,12 +131,11 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Attempts < 1 || out.Attempts > hopper.MaxAttempts {
 		return out, invalid("Config.Attempts", out.Attempts, "must be 1..%d", hopper.MaxAttempts)
 	}
-	if out.Backoff == nil {
-		b := DefaultBackoff()
-		out.Backoff = &b
-	} else {
-		b := *out.Backoff // copy: never keep a pointer into the caller's data
-		out.Backoff = &b
+	if out.Backoff == (hopper.Backoff{}) {
+		out.Backoff = DefaultBackoff()
+	}
+	if err := out.Backoff.Validate(); err != nil {
+		return out, invalid("Config.Backoff", "", "%v", err)
 	}
 	if out.MaxRetryAfter == 0 {
 		out.MaxRetryAfter = DefaultMaxRetryAfter

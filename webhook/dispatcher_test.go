@@ -26,6 +26,7 @@ func TestNewValidates(t *testing.T) {
 		"Config.MaxRetryAfter":    {MaxRetryAfter: time.Millisecond},
 		"Config.RetryAfterWindow": {RetryAfterWindow: -time.Second},
 		"Config.DedupWindow":      {DedupWindow: -time.Second},
+		"Config.Backoff":          {Backoff: hopper.Fixed(-time.Second)},
 	} {
 		_, err := New(q, &MemoryStore{}, cfg)
 		require.ErrorIs(t, err, hopper.ErrInvalid, field)

@@ -116,8 +116,7 @@ func (h *harness) redisStore() *RedisStore {
 // fastConfig is a dispatcher config for tests: 3 attempts, 10ms between
 // them, logs discarded.
 func fastConfig() *Config {
-	b := hopper.Fixed(10 * time.Millisecond)
-	return &Config{Attempts: 3, Backoff: &b, Logger: slog.New(slog.DiscardHandler)}
+	return &Config{Attempts: 3, Backoff: hopper.Fixed(10 * time.Millisecond), Logger: slog.New(slog.DiscardHandler)}
 }
 
 // dispatcher returns a dispatcher on q whose idle connections are closed

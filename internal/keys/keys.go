@@ -31,7 +31,7 @@ const (
 	Uniq              // hash unique key -> "<expiry ms>|<job id>" (time-window deduplication)
 	UniqExp           // zset unique key -> expiry (ms), to trim expired entries
 	Stats             // hash: per-minute counters, a 60-slot ring (m<slot> minute, c<slot> completed, f<slot> failed)
-	Workers           // zset worker id -> last heartbeat (ms)
+	Workers           // zset worker id -> registration expiry (ms)
 	WorkerInfo        // hash worker id -> worker process info (JSON)
 	NumParts
 )
@@ -74,6 +74,11 @@ func (q Queue) Key(p int) string { return q.all[p] }
 // Wake returns the per-worker wake-up key a worker blocks on beside the
 // queue's marker, so that it can interrupt its own blocking read on shutdown.
 func (q Queue) Wake(workerID string) string { return q.base + "wake:" + workerID }
+
+// Registry returns the key of the set of queue names used under prefix.
+// It lies outside every queue's hash slot and is written by its own command,
+// never by a job script.
+func Registry(prefix string) string { return prefix + ":queues" }
 
 // Base returns "<prefix>:{<queue>}:".
 func (q Queue) Base() string { return q.base }

@@ -9,17 +9,29 @@
 --   within its window (id is that job's; state and body are '' if it no
 --   longer exists). Nothing is written for a duplicate.
 -- Every id and unique key is checked before anything is written, so a
--- re-run of the same call (a client retry after a timeout) adds nothing twice.
-local now = now_ms(ARGV[1])
+-- re-run of the same call (a client retry after a timeout) adds nothing twice;
+-- a job whose stored body is byte-identical to the one sent is reported as
+-- added (it is this call's own first run).
 local n = tonumber(ARGV[2])
 local W = 7
 local ids = {}
-for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * W] end
+local timed = false -- any delay, run-at time or unique key: the clock is needed
+for i = 0, n - 1 do
+  local b = 3 + i * W
+  ids[i + 1] = ARGV[b]
+  if ARGV[b + 2] ~= '0' or ARGV[b + 3] ~= '0' or ARGV[b + 5] ~= '' then timed = true end
+end
+local now = 0
+if timed then now = now_ms(ARGV[1]) end
 local bodies = hmget(K.jobs, ids)
 local out = {}
 local uk = {}
 for i = 1, n do
-  if bodies[i] then
+  if bodies[i] and bodies[i] == ARGV[3 + (i - 1) * W + 1] then
+    -- The very body this call sends (its header carries the add's timestamp):
+    -- a re-run of this add after a lost reply. Report it as added.
+    out[i] = { 1, state_of(ids[i]) }
+  elseif bodies[i] then
     out[i] = { 0, state_of(ids[i]), bodies[i], ids[i] }
   elseif ARGV[3 + (i - 1) * W + 5] ~= '' then
     uk[#uk + 1] = i
@@ -41,7 +53,7 @@ if #uk > 0 then
   end
 end
 local set_jobs, set_pri, set_uniq, set_uexp = {}, {}, {}, {}
-local ready, later, later_due = {}, {}, {}
+local ready, ready_pri, later, later_due = {}, {}, {}, {}
 for i = 1, n do
   if not out[i] then
     local b = 3 + (i - 1) * W
@@ -68,6 +80,7 @@ for i = 1, n do
       out[i] = { 1, 'delayed' }
     else
       ready[#ready + 1] = id
+      ready_pri[#ready] = tonumber(ARGV[b + 4]) > 0 and ARGV[b + 4]
       out[i] = { 1, 'waiting' }
     end
   end
@@ -78,6 +91,6 @@ if #set_uniq > 0 then
   call_chunked('HSET', K.uniq, set_uniq, 2)
   call_chunked('ZADD', K.uniqexp, set_uexp, 2)
 end
-make_ready(ready, false)
+make_ready(ready, false, ready_pri)
 schedule(K.delayed, later, later_due)
 return out

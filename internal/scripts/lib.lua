@@ -81,9 +81,10 @@ end
 -- make_ready puts ids where workers fetch from: the prio zset for jobs with
 -- a priority, else the wait list (at the fetch end when front is true). It
 -- sets the ready marker when a structure was empty, which wakes an idle worker.
-local function make_ready(ids, front)
+-- pris, if the caller knows them, lists the jobs' priorities (false = none).
+local function make_ready(ids, front, pris)
   if #ids == 0 then return end
-  local pris = hmget(K.pri, ids)
+  pris = pris or hmget(K.pri, ids)
   local plain, prio = {}, {}
   for i, id in ipairs(ids) do
     if pris[i] then prio[#prio + 1] = { id, tonumber(pris[i]) } else plain[#plain + 1] = id end

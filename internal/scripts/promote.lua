@@ -5,7 +5,7 @@
 --   ARGV[3]: a job id to promote now whatever its due time ('' = only due jobs);
 --   ARGV[4]: the calling worker's id ('' = none), ARGV[5]: its info (JSON),
 --   ARGV[6]: registry TTL ms: the worker is (re)registered in the queue's
---   worker registry, and workers silent for longer than the TTL are dropped.
+--   worker registry until now + TTL, and expired entries are dropped.
 -- Returns {moved, next due (-1 = none), now, next schedule tick (-1 = none)}.
 --   With an id: moved is 1 if the job was delayed or failed and is now
 --   waiting, else 0.
@@ -32,9 +32,9 @@ for _, set in ipairs({ K.delayed, K.failed }) do
   end
 end
 if ARGV[4] ~= '' then
-  redis.call('ZADD', K.workers, now, ARGV[4])
+  redis.call('ZADD', K.workers, now + tonumber(ARGV[6]), ARGV[4])
   redis.call('HSET', K.workerinfo, ARGV[4], ARGV[5])
-  local gone = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, BATCH)
+  local gone = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now, 'LIMIT', 0, BATCH)
   if #gone > 0 then
     redis.call('HDEL', K.workerinfo, unpack(gone))
     redis.call('ZREM', K.workers, unpack(gone))

@@ -598,17 +598,18 @@ func (s *Store) Unregister(ctx context.Context, workerID string) error {
 type StatsRecord struct {
 	Ring       map[string]string // the stats hash
 	Workers    []string          // worker info JSON, live ones
-	SeenMs     []int64           // their last heartbeats (ms)
+	ExpiresMs  []int64           // when their registrations expire (ms)
 	OldestBody string            // body of the oldest waiting job ("" if none)
 }
 
-// Stats reads the per-minute ring, the live workers (heartbeat within
-// ttlMs of nowMs) and the oldest waiting job, in one pipeline.
-func (s *Store) Stats(ctx context.Context, nowMs, ttlMs int64) (StatsRecord, error) {
+// Stats reads the per-minute ring, the live workers (registration not
+// expired at nowMs) and the oldest waiting job: one pipeline, then one
+// round trip each for the workers' info and the oldest job's body.
+func (s *Store) Stats(ctx context.Context, nowMs int64) (StatsRecord, error) {
 	pipe := s.c.Pipeline()
 	ring := pipe.HGetAll(ctx, s.keys.Key(keys.Stats))
 	live := pipe.ZRangeByScoreWithScores(ctx, s.keys.Key(keys.Workers), &redis.ZRangeBy{
-		Min: strconv.FormatInt(nowMs-ttlMs, 10), Max: "+inf", Count: 1000})
+		Min: strconv.FormatInt(nowMs, 10), Max: "+inf", Count: 1000})
 	oldest := pipe.LIndex(ctx, s.keys.Key(keys.Wait), -1)
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return StatsRecord{}, fmt.Errorf("stats: %w", err)
@@ -626,7 +627,7 @@ func (s *Store) Stats(ctx context.Context, nowMs, ttlMs int64) (StatsRecord, err
 		for i, v := range infos {
 			if v != nil {
 				r.Workers = append(r.Workers, toStr(v))
-				r.SeenMs = append(r.SeenMs, int64(zs[i].Score))
+				r.ExpiresMs = append(r.ExpiresMs, int64(zs[i].Score))
 			}
 		}
 	}
