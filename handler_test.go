@@ -75,7 +75,7 @@ func TestCustomBackoffOnWorker(t *testing.T) {
 			}
 			return nil
 		}), &cfg)
-		a, err := q.Add(ctx, "n", nil, &JobOptions{Backoff: ptr(Custom("by-error"))})
+		a, err := q.Add(ctx, "n", nil, &JobOptions{Backoff: Custom("by-error")})
 		require.NoError(t, err)
 		waitState(t, q, a.ID, StateCompleted, 5*time.Second)
 		require.Equal(t, 1, <-calls)
@@ -84,7 +84,7 @@ func TestCustomBackoffOnWorker(t *testing.T) {
 		// and an unknown custom name falls back to it too.
 		b, err := q.Add(ctx, "n", nil, nil)
 		require.NoError(t, err)
-		c, err := q.Add(ctx, "n", nil, &JobOptions{Backoff: ptr(Custom("unregistered"))})
+		c, err := q.Add(ctx, "n", nil, &JobOptions{Backoff: Custom("unregistered")})
 		require.NoError(t, err)
 		waitState(t, q, b.ID, StateCompleted, 5*time.Second)
 		waitState(t, q, c.ID, StateCompleted, 5*time.Second)

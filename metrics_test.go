@@ -149,7 +149,7 @@ func TestObserver(t *testing.T) {
 		}), &cfg)
 		_, err := q.Add(ctx, "ok", nil, nil)
 		require.NoError(t, err)
-		f, err := q.Add(ctx, "fail", nil, &JobOptions{Attempts: 2, Backoff: ptr(Fixed(0))})
+		f, err := q.Add(ctx, "fail", nil, &JobOptions{Attempts: 2, Backoff: Fixed(0)})
 		require.NoError(t, err)
 		waitState(t, q, f.ID, StateDead, 5*time.Second)
 		waitFor(t, 5*time.Second, "three outcomes", func() bool {

@@ -165,7 +165,7 @@ func TestBadInput(t *testing.T) {
 		for _, cfg := range []QueueConfig{
 			{Prefix: "a{b"}, {MaxPayloadBytes: -1}, {DefaultAttempts: MaxAttempts + 1},
 			{DefaultTimeout: -time.Second}, {KeepCompleted: &Retention{Count: -1}},
-			{KeepDead: &Retention{Age: -time.Hour}}, {DefaultBackoff: ptr(Exponential(time.Second).WithFactor(0.5))},
+			{KeepDead: &Retention{Age: -time.Hour}}, {DefaultBackoff: Exponential(time.Second).WithFactor(0.5)},
 		} {
 			_, err := NewQueue(h.client, "q", &cfg)
 			require.ErrorIs(t, err, ErrInvalid, "%+v", cfg)
@@ -192,9 +192,9 @@ func TestBadInput(t *testing.T) {
 			{"n", nil, &JobOptions{Priority: -1}, "JobOptions.Priority"},
 			{"n", nil, &JobOptions{Priority: MaxPriority + 1}, "JobOptions.Priority"},
 			{"n", nil, &JobOptions{KeepCompleted: &Retention{Count: -2}}, "JobOptions.KeepCompleted.Count"},
-			{"n", nil, &JobOptions{Backoff: ptr(Fixed(-time.Second))}, "JobOptions.Backoff delay"},
-			{"n", nil, &JobOptions{Backoff: ptr(Exponential(time.Second).WithJitter(2))}, "JobOptions.Backoff jitter"},
-			{"n", nil, &JobOptions{Backoff: ptr(Custom(""))}, "JobOptions.Backoff"},
+			{"n", nil, &JobOptions{Backoff: Fixed(-time.Second)}, "JobOptions.Backoff delay"},
+			{"n", nil, &JobOptions{Backoff: Exponential(time.Second).WithJitter(2)}, "JobOptions.Backoff jitter"},
+			{"n", nil, &JobOptions{Backoff: Custom("")}, "JobOptions.Backoff"},
 		}
 		for _, c := range cases {
 			_, err := q.Add(ctx, c.name, c.payload, c.opts)

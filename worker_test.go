@@ -94,7 +94,7 @@ func TestRetryThenSucceed(t *testing.T) {
 				require.Equal(t, StateFailed, job.State)
 				failed.Add(1)
 			}})
-		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 3, Backoff: ptr(Fixed(300 * time.Millisecond))})
+		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 3, Backoff: Fixed(300 * time.Millisecond)})
 		require.NoError(t, err)
 		f := waitState(t, q, j.ID, StateFailed, 5*time.Second)
 		require.Equal(t, 1, f.AttemptsMade)
@@ -117,7 +117,7 @@ func TestExhaustedGoesToDLQ(t *testing.T) {
 		rec := newRecorder(func(ctx context.Context, job *Job) error { return fmt.Errorf("boom %d", job.AttemptsMade+1) })
 		h.worker("x", rec, &WorkerConfig{LeaseDuration: 2 * time.Second, PollInterval: time.Second,
 			OnDead: func(ctx context.Context, job *Job, err error) { dead.Add(1) }})
-		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 3, Backoff: ptr(Fixed(0))})
+		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 3, Backoff: Fixed(0)})
 		require.NoError(t, err)
 		got := waitState(t, q, j.ID, StateDead, 5*time.Second)
 		require.Equal(t, 3, got.AttemptsMade)
@@ -171,7 +171,7 @@ func TestPanicRetriesThenDLQ(t *testing.T) {
 		q := h.queue("panic", nil)
 		rec := newRecorder(func(ctx context.Context, job *Job) error { panic("kaboom") })
 		h.worker("panic", rec, nil)
-		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 2, Backoff: ptr(Fixed(10 * time.Millisecond))})
+		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 2, Backoff: Fixed(10 * time.Millisecond)})
 		require.NoError(t, err)
 		got := waitState(t, q, j.ID, StateDead, 5*time.Second)
 		require.Equal(t, 2, rec.count(j.ID))
@@ -200,7 +200,7 @@ func TestTimeoutCancelsAndRefusesLateAck(t *testing.T) {
 			return nil
 		})
 		h.worker("to", rec, nil)
-		j, err := q.Add(ctx, "n", nil, &JobOptions{Timeout: 200 * time.Millisecond, Attempts: 2, Backoff: ptr(Fixed(time.Hour))})
+		j, err := q.Add(ctx, "n", nil, &JobOptions{Timeout: 200 * time.Millisecond, Attempts: 2, Backoff: Fixed(time.Hour)})
 		require.NoError(t, err)
 		select {
 		case c := <-cause:
@@ -485,7 +485,7 @@ func TestFailAfterSpendsAttemptsWithItsDelay(t *testing.T) {
 			return FailAfter(300*time.Millisecond, errors.New("503"))
 		}), nil)
 		// The job's own backoff (an hour) is overridden by FailAfter's delay.
-		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 2, Backoff: ptr(Fixed(time.Hour))})
+		j, err := q.Add(ctx, "n", nil, &JobOptions{Attempts: 2, Backoff: Fixed(time.Hour)})
 		require.NoError(t, err)
 		got := waitState(t, q, j.ID, StateDead, 5*time.Second)
 		require.Equal(t, 2, got.AttemptsMade)
