@@ -280,6 +280,5 @@ func TestPromote(t *testing.T) {
 	})
 }
 
-func ptr[T any](v T) *T { return &v }
 
 var _ = errors.Is
