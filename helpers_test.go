@@ -2,17 +2,14 @@ package hopper
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/hopperq/hopper/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -21,13 +18,9 @@ import (
 func TestMain(m *testing.M) {
 	// go-redis logs dial failures of the outage tests to stderr; keep the
 	// test output readable.
-	redis.SetLogger(quietLogger{})
+	redis.SetLogger(redistest.QuietLogger{})
 	goleak.VerifyTestMain(m)
 }
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // harness is one test's view of one Redis backend, isolated by a unique key
 // prefix (never FLUSHDB).
@@ -40,67 +33,16 @@ type harness struct {
 	cmds   *atomic.Int64 // commands sent through client (see countHook)
 }
 
-// eachBackend runs fn once per configured backend: miniredis always, a real
-// Redis server when HOPPER_TEST_REDIS_ADDR is set, and a Redis Cluster when
-// HOPPER_TEST_REDIS_CLUSTER (comma-separated seed addresses) is set.
+// eachBackend runs fn once per configured backend (internal/redistest):
+// miniredis always, a real Redis server when HOPPER_TEST_REDIS_ADDR is set,
+// and a Redis Cluster when HOPPER_TEST_REDIS_CLUSTER is set.
 func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 	t.Helper()
-	t.Run("miniredis", func(t *testing.T) {
-		t.Parallel()
-		mr := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		fn(t, newHarness(t, "miniredis", c, mr))
+	redistest.Each(t, "t", func(t *testing.T, b *redistest.Backend) {
+		h := &harness{t: t, name: b.Name, client: b.Client, mr: b.Miniredis, prefix: b.Prefix, cmds: new(atomic.Int64)}
+		b.Client.AddHook(countHook{h.cmds})
+		fn(t, h)
 	})
-	t.Run("redis", func(t *testing.T) {
-		addr := os.Getenv("HOPPER_TEST_REDIS_ADDR")
-		if addr == "" {
-			t.Skip("HOPPER_TEST_REDIS_ADDR not set: skipping the real-Redis run")
-		}
-		t.Parallel()
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		fn(t, newHarness(t, "redis", c, nil))
-	})
-	t.Run("cluster", func(t *testing.T) {
-		addrs := os.Getenv("HOPPER_TEST_REDIS_CLUSTER")
-		if addrs == "" {
-			t.Skip("HOPPER_TEST_REDIS_CLUSTER not set: skipping the Redis Cluster run")
-		}
-		t.Parallel()
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
-		fn(t, newHarness(t, "cluster", c, nil))
-	})
-}
-
-func newHarness(t *testing.T, name string, c redis.UniversalClient, mr *miniredis.Miniredis) *harness {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	h := &harness{t: t, name: name, client: c, mr: mr, prefix: "t" + hex.EncodeToString(b[:]), cmds: new(atomic.Int64)}
-	c.AddHook(countHook{h.cmds})
-	t.Cleanup(func() {
-		if mr == nil {
-			h.deleteKeys()
-		}
-		_ = c.Close()
-	})
-	return h
-}
-
-// deleteKeys removes the test's keys from a shared real server. The pattern
-// is the test's own random prefix, never user input.
-func (h *harness) deleteKeys() {
-	ctx := context.Background()
-	del := func(ctx context.Context, c redis.Cmdable) error {
-		iter := c.Scan(ctx, 0, h.prefix+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		return iter.Err()
-	}
-	if cc, ok := h.client.(*redis.ClusterClient); ok {
-		_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
-		return
-	}
-	_ = del(ctx, h.client)
 }
 
 func (h *harness) queue(name string, cfg *QueueConfig) *Queue {

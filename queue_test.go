@@ -280,5 +280,4 @@ func TestPromote(t *testing.T) {
 	})
 }
 
-
 var _ = errors.Is

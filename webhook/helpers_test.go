@@ -2,33 +2,25 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
+	"github.com/hopperq/hopper/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	redis.SetLogger(quietLogger{})
+	redis.SetLogger(redistest.QuietLogger{})
 	goleak.VerifyTestMain(m)
 }
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // harness is one test's view of one Redis backend, isolated by a unique key
 // prefix (never FLUSHDB).
@@ -39,64 +31,13 @@ type harness struct {
 	prefix string
 }
 
-// eachBackend runs fn on miniredis, and on a real Redis server when
-// HOPPER_TEST_REDIS_ADDR is set, and on a Redis Cluster when
-// HOPPER_TEST_REDIS_CLUSTER (comma-separated seeds) is set, as the root
-// package's tests do.
+// eachBackend runs fn once per configured backend, as the root package's
+// tests do (internal/redistest).
 func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 	t.Helper()
-	t.Run("miniredis", func(t *testing.T) {
-		t.Parallel()
-		mr := miniredis.RunT(t)
-		fn(t, newHarness(t, "miniredis", redis.NewClient(&redis.Options{Addr: mr.Addr()}), true))
+	redistest.Each(t, "twh", func(t *testing.T, b *redistest.Backend) {
+		fn(t, &harness{t: t, name: b.Name, client: b.Client, prefix: b.Prefix})
 	})
-	t.Run("redis", func(t *testing.T) {
-		addr := os.Getenv("HOPPER_TEST_REDIS_ADDR")
-		if addr == "" {
-			t.Skip("HOPPER_TEST_REDIS_ADDR not set: skipping the real-Redis run")
-		}
-		t.Parallel()
-		fn(t, newHarness(t, "redis", redis.NewClient(&redis.Options{Addr: addr}), false))
-	})
-	t.Run("cluster", func(t *testing.T) {
-		addrs := os.Getenv("HOPPER_TEST_REDIS_CLUSTER")
-		if addrs == "" {
-			t.Skip("HOPPER_TEST_REDIS_CLUSTER not set: skipping the Redis Cluster run")
-		}
-		t.Parallel()
-		fn(t, newHarness(t, "cluster", redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")}), false))
-	})
-}
-
-func newHarness(t *testing.T, name string, c redis.UniversalClient, embedded bool) *harness {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	h := &harness{t: t, name: name, client: c, prefix: "twh" + hex.EncodeToString(b[:])}
-	t.Cleanup(func() {
-		if !embedded {
-			h.deleteKeys()
-		}
-		_ = c.Close()
-	})
-	return h
-}
-
-// deleteKeys removes the test's keys from a shared real server. The SCAN
-// pattern is the test's own random prefix, never user input.
-func (h *harness) deleteKeys() {
-	ctx := context.Background()
-	del := func(ctx context.Context, c redis.Cmdable) error {
-		iter := c.Scan(ctx, 0, h.prefix+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		return iter.Err()
-	}
-	if cc, ok := h.client.(*redis.ClusterClient); ok {
-		_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
-		return
-	}
-	_ = del(ctx, h.client)
 }
 
 func (h *harness) queue() *hopper.Queue {
