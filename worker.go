@@ -1075,9 +1075,13 @@ func (w *Worker) maintain() {
 	for _, q := range w.queues {
 		var redisNow time.Time
 		nextSched := int64(-1)
+		// The first batch is small, and the fetch loop is woken after each
+		// batch, so that the first due jobs start while later ones are still
+		// being promoted (one 1,000-job call takes milliseconds).
+		limit := min(max(w.cfg.Concurrency, 100), promoteBatch)
 		for i := 0; i < 10; i++ { // bounded: 10 batches per pass
 			sent := time.Now()
-			r, err := q.st.PromoteAndRegister(ctx, w.nowArg(), promoteBatch, "", w.id, w.info(), w.registryTTL().Milliseconds())
+			r, err := q.st.PromoteAndRegister(ctx, w.nowArg(), limit, "", w.id, w.info(), w.registryTTL().Milliseconds())
 			if err != nil {
 				if ctx.Err() == nil {
 					w.log.Warn("hopper: promoting due jobs failed", "queue", q.name, "err", err)
@@ -1087,9 +1091,13 @@ func (w *Worker) maintain() {
 			w.noteClock(r.Now, sent)
 			w.noteDue(r.NextDue)
 			redisNow, nextSched = time.UnixMilli(r.Now), r.NextSched
-			if r.Moved < promoteBatch {
+			if r.Moved > 0 {
+				signal(w.wake)
+			}
+			if r.Moved < limit {
 				break
 			}
+			limit = promoteBatch
 		}
 		if !w.cfg.DisableScheduler && nextSched >= 0 {
 			if nextSched <= redisNow.UnixMilli() {
