@@ -116,6 +116,7 @@ type Queue struct {
 	now  func() time.Time // tests: injected clock passed to scripts; nil = Redis TIME
 
 	registered atomic.Bool // the queue's name is in the prefix's registry
+	adds       addBatcher
 }
 
 // NewQueue returns the handle of queue name on client. The client may be a
@@ -241,7 +242,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("hopper: %s: %w", op, err)
 	}
-	res, err := q.st.Add(ctx, q.nowArg(), send)
+	res, err := q.submit(ctx, send)
 	if err != nil {
 		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, err)
 	}
