@@ -3,27 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/hopperq/hopper/internal/redistest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func testRun(t *testing.T, redisURL string) {
+func testRun(t *testing.T, redisURL, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	prefix := "ex" + hex.EncodeToString(b[:])
-	defer cleanup(t, redisURL, prefix)
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, &out, redisURL, prefix))
 	s := out.String()
@@ -36,33 +29,7 @@ func testRun(t *testing.T, redisURL string) {
 	require.Contains(t, s, "sent it again: 2 of 2 deliveries already existed, nothing new enqueued\n")
 }
 
-func TestWebhooksMiniredis(t *testing.T) { testRun(t, "") }
-
-func TestWebhooksRealRedis(t *testing.T) {
-	addr := os.Getenv("HOPPER_TEST_REDIS_ADDR")
-	if addr == "" {
-		t.Skip("HOPPER_TEST_REDIS_ADDR not set")
-	}
-	testRun(t, "redis://"+addr)
-}
-
-// cleanup deletes a test run's keys (its own random prefix) from a shared
-// real server.
-func cleanup(t *testing.T, redisURL, prefix string) {
-	if redisURL == "" {
-		return
-	}
-	opt, err := redis.ParseURL(redisURL)
-	require.NoError(t, err)
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
-	require.NoError(t, iter.Err())
-}
+func TestWebhooks(t *testing.T) { redistest.EachURL(t, "ex", testRun) }
 
 // regexpFind returns the first submatch of expr in s.
 func regexpFind(t *testing.T, expr, s string) string {

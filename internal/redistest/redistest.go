@@ -55,9 +55,7 @@ func Each(t *testing.T, prefix string, fn func(t *testing.T, b *Backend)) {
 }
 
 func newBackend(t *testing.T, name, prefix string, c redis.UniversalClient, mr *miniredis.Miniredis) *Backend {
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
-	b := &Backend{Name: name, Client: c, Prefix: prefix + hex.EncodeToString(rb[:]), Miniredis: mr}
+	b := &Backend{Name: name, Client: c, Prefix: randomPrefix(prefix), Miniredis: mr}
 	t.Cleanup(func() {
 		if mr == nil {
 			b.DeleteKeys()
@@ -91,3 +89,31 @@ type QuietLogger struct{}
 
 // Printf discards the message.
 func (QuietLogger) Printf(context.Context, string, ...any) {}
+
+// EachURL runs fn as a subtest per backend for programs that connect by
+// URL: "miniredis" with redisURL "" (the program embeds its own), and
+// "redis" with redis://$HOPPER_TEST_REDIS_ADDR when that is set. Each run
+// gets a fresh key prefix starting with base, whose keys are deleted from
+// the real server afterwards.
+func EachURL(t *testing.T, base string, fn func(t *testing.T, redisURL, prefix string)) {
+	t.Helper()
+	t.Run("miniredis", func(t *testing.T) { fn(t, "", randomPrefix(base)) })
+	t.Run("redis", func(t *testing.T) {
+		addr := os.Getenv("HOPPER_TEST_REDIS_ADDR")
+		if addr == "" {
+			t.Skip("HOPPER_TEST_REDIS_ADDR not set: skipping the real-Redis run")
+		}
+		b := &Backend{Name: "redis", Client: redis.NewClient(&redis.Options{Addr: addr}), Prefix: randomPrefix(base)}
+		t.Cleanup(func() {
+			b.DeleteKeys()
+			_ = b.Client.Close()
+		})
+		fn(t, "redis://"+addr, b.Prefix)
+	})
+}
+
+func randomPrefix(base string) string {
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	return base + hex.EncodeToString(rb[:])
+}
