@@ -3,6 +3,7 @@ package hopper
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hopperq/hopper/internal/keys"
 	"github.com/redis/go-redis/v9"
@@ -102,4 +103,64 @@ func ListQueues(ctx context.Context, client redis.UniversalClient, prefix string
 		return nil, fmt.Errorf("hopper: list queues: %w", err)
 	}
 	return names, nil
+}
+
+// adminBatch bounds the jobs one Clean or Drain script call handles.
+const adminBatch = 500
+
+// Clean deletes completed or dead jobs that finished at or before
+// now-olderThan (olderThan 0: any age), oldest first, at most limit of them
+// (limit <= 0: no limit), in script calls of at most 500 jobs. It returns
+// how many it deleted. Other states are refused with a *ValidationError.
+func (q *Queue) Clean(ctx context.Context, state State, olderThan time.Duration, limit int) (int64, error) {
+	if state != StateCompleted && state != StateDead {
+		return 0, invalid("state", state, "Clean takes completed or dead")
+	}
+	if olderThan < 0 {
+		return 0, invalid("olderThan", olderThan, "must not be negative")
+	}
+	before := int64(-1)
+	if olderThan > 0 {
+		before = q.clock().Add(-olderThan).UnixMilli()
+	}
+	var total int64
+	for limit <= 0 || total < int64(limit) {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("hopper: clean %s jobs of %s: %w", state, q.name, err)
+		}
+		n := adminBatch
+		if limit > 0 {
+			n = min(n, limit-int(total))
+		}
+		deleted, _, err := q.st.Clean(ctx, string(state), n, before)
+		if err != nil {
+			return total, fmt.Errorf("hopper: clean %s jobs of %s: %w", state, q.name, err)
+		}
+		total += deleted
+		if deleted < int64(n) {
+			break
+		}
+	}
+	return total, nil
+}
+
+// Drain deletes every waiting job, and with delayed also every delayed job,
+// in script calls of at most 500 jobs, and returns how many it deleted.
+// Active, failed (awaiting retry), completed and dead jobs stay. Jobs added
+// while it runs may be deleted too; it stops when none are left.
+func (q *Queue) Drain(ctx context.Context, delayed bool) (int64, error) {
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("hopper: drain %s: %w", q.name, err)
+		}
+		deleted, left, err := q.st.Drain(ctx, adminBatch, delayed)
+		if err != nil {
+			return total, fmt.Errorf("hopper: drain %s: %w", q.name, err)
+		}
+		total += deleted
+		if left == 0 || deleted == 0 {
+			return total, nil
+		}
+	}
 }

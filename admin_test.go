@@ -78,3 +78,129 @@ func TestListQueues(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalid)
 	})
 }
+
+func TestCleanByAgeAndLimit(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("clean", nil)
+		for i := range 5 {
+			_, err := q.Add(ctx, "ok", nil, &JobOptions{ID: fmt.Sprint("c", i)})
+			require.NoError(t, err)
+		}
+		_, err := q.Add(ctx, "bad", nil, &JobOptions{ID: "d0", Attempts: 1})
+		require.NoError(t, err)
+		_, err = q.Add(ctx, "ok", nil, &JobOptions{ID: "later", Delay: time.Hour})
+		require.NoError(t, err)
+		h.worker("clean", HandlerFunc(func(ctx context.Context, j *Job) error {
+			if j.Name == "bad" {
+				return Permanent(fmt.Errorf("no"))
+			}
+			return nil
+		}), nil)
+		for i := range 5 {
+			waitState(t, q, fmt.Sprint("c", i), StateCompleted, 5*time.Second)
+		}
+		waitState(t, q, "d0", StateDead, 5*time.Second)
+
+		// Every job finished within the last minute: nothing is an hour old.
+		n, err := q.Clean(ctx, StateCompleted, time.Hour, 0)
+		require.NoError(t, err)
+		require.Zero(t, n)
+
+		// Seen from two hours later, all are older than an hour; limit 2.
+		at(q, time.Now().Add(2*time.Hour))
+		n, err = q.Clean(ctx, StateCompleted, time.Hour, 2)
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n)
+		c, err := q.Counts(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 3, c.Completed)
+		n, err = q.Clean(ctx, StateCompleted, 0, 0)
+		require.NoError(t, err)
+		require.EqualValues(t, 3, n)
+		for i := range 5 {
+			_, err := q.Job(ctx, fmt.Sprint("c", i))
+			require.ErrorIs(t, err, ErrJobNotFound, "job body deleted with its set entry")
+		}
+		n, err = q.Clean(ctx, StateDead, time.Hour, 10)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		c, err = q.Counts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Counts{Delayed: 1}, c, "the delayed job is untouched")
+
+		_, err = q.Clean(ctx, StateWaiting, 0, 0)
+		require.ErrorIs(t, err, ErrInvalid)
+		_, err = q.Clean(ctx, StateDead, -time.Second, 0)
+		require.ErrorIs(t, err, ErrInvalid)
+	})
+}
+
+func TestCleanInBatches(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("cleanbatch", nil)
+		const n = adminBatch*2 + 7
+		specs := make([]NewJob, n)
+		for i := range specs {
+			specs[i] = NewJob{Name: "x", Options: &JobOptions{Attempts: 1}}
+		}
+		_, err := q.AddBulk(ctx, specs)
+		require.NoError(t, err)
+		h.worker("cleanbatch", HandlerFunc(func(context.Context, *Job) error { return Permanent(fmt.Errorf("no")) }),
+			&WorkerConfig{Concurrency: 50, LeaseDuration: 5 * time.Second, PollInterval: time.Second})
+		waitFor(t, 20*time.Second, "every job dead", func() bool {
+			c, err := q.Counts(ctx)
+			require.NoError(t, err)
+			return c.Dead == n
+		})
+		before := h.cmds.Load()
+		got, err := q.Clean(ctx, StateDead, 0, 0)
+		require.NoError(t, err)
+		require.EqualValues(t, n, got)
+		require.LessOrEqual(t, h.cmds.Load()-before, int64(3+2), "three script calls, at most a few extra commands")
+		c, err := q.Counts(ctx)
+		require.NoError(t, err)
+		require.Zero(t, c.Dead)
+	})
+}
+
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("drain", nil)
+		for i := range adminBatch + 3 {
+			_, err := q.Add(ctx, "w", nil, &JobOptions{ID: fmt.Sprint("w", i)})
+			require.NoError(t, err)
+		}
+		_, err := q.Add(ctx, "p", nil, &JobOptions{ID: "p", Priority: 3})
+		require.NoError(t, err)
+		_, err = q.Add(ctx, "d", nil, &JobOptions{ID: "d", Delay: time.Hour})
+		require.NoError(t, err)
+
+		n, err := q.Drain(ctx, false)
+		require.NoError(t, err)
+		require.EqualValues(t, adminBatch+4, n)
+		c, err := q.Counts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Counts{Delayed: 1}, c)
+		_, err = q.Job(ctx, "w0")
+		require.ErrorIs(t, err, ErrJobNotFound)
+		_, err = q.Job(ctx, "p")
+		require.ErrorIs(t, err, ErrJobNotFound)
+
+		n, err = q.Drain(ctx, true)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		c, err = q.Counts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Counts{}, c)
+		// The IDs are free again.
+		j, err := q.Add(ctx, "w", nil, &JobOptions{ID: "w0"})
+		require.NoError(t, err)
+		require.False(t, j.Duplicate)
+	})
+}

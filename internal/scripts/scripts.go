@@ -180,11 +180,12 @@ var (
 	SchedSet = load("sched_set")
 	SchedDel = load("sched_remove")
 	SchedRun = load("sched_fire")
+	Drain    = load("drain")
 )
 
 // All lists every script.
 var All = []*Script{Add, Fetch, Complete, Retry, Dead, Release, Extend, Progress,
-	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean, SchedSet, SchedDel, SchedRun}
+	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean, SchedSet, SchedDel, SchedRun, Drain}
 
 // Own returns the script's own source, without the linked helpers.
 func (s *Script) Own() string {

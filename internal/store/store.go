@@ -450,6 +450,20 @@ func (s *Store) Clean(ctx context.Context, set string, limit int, beforeMs int64
 	return toInt(row[0]), toInt(row[1]), nil
 }
 
+// Drain deletes up to limit waiting (and, if delayed, delayed) jobs; it
+// returns how many it deleted and how many are left.
+func (s *Store) Drain(ctx context.Context, limit int, delayed bool) (deleted, left int64, err error) {
+	v, err := s.run(ctx, scripts.Drain, limit, b2i(delayed))
+	if err != nil {
+		return 0, 0, err
+	}
+	row, err := slice(v, 2)
+	if err != nil {
+		return 0, 0, err
+	}
+	return toInt(row[0]), toInt(row[1]), nil
+}
+
 // RangeNewest returns ids of a sorted-set part, newest (highest score) first,
 // from offset for up to limit ids.
 func (s *Store) RangeNewest(ctx context.Context, part int, offset, limit int64) ([]string, error) {
