@@ -164,3 +164,90 @@ func (q *Queue) Drain(ctx context.Context, delayed bool) (int64, error) {
 		}
 	}
 }
+
+// Retry makes a dead or failed job ready now. A dead job starts afresh, as
+// with DeadLetterQueue.Retry (attempts and stalls reset, last error kept); a
+// failed job awaiting its retry skips the rest of its backoff and keeps the
+// attempts it made. ErrJobNotFound if the job is in neither state.
+func (q *Queue) Retry(ctx context.Context, id string) error {
+	moved, _, err := q.st.RetryFailed(ctx, id, 1)
+	if err == nil && moved == 0 {
+		moved, _, err = q.st.DLQRetry(ctx, id, 1)
+	}
+	if err != nil {
+		return fmt.Errorf("hopper: retry job %s: %w", id, err)
+	}
+	if moved == 0 {
+		return fmt.Errorf("%w: no failed or dead job %s in queue %s", ErrJobNotFound, id, q.name)
+	}
+	return nil
+}
+
+// RetryAll makes every job that was failed (StateFailed: awaiting its
+// retry) or dead (StateDead) when the call started ready now, as Retry does
+// one, in script calls of at most 500 jobs, and returns how many moved.
+// Other states are refused with a *ValidationError. On error, the jobs moved
+// so far stay moved.
+func (q *Queue) RetryAll(ctx context.Context, state State) (int64, error) {
+	var part int
+	var step func() (int64, int64, error)
+	switch state {
+	case StateFailed:
+		part = keys.Failed
+		step = func() (int64, int64, error) { return q.st.RetryFailed(ctx, "", adminBatch) }
+	case StateDead:
+		part = keys.Dead
+		step = func() (int64, int64, error) { return q.st.DLQRetry(ctx, "", adminBatch) }
+	default:
+		return 0, invalid("state", state, "RetryAll takes failed or dead")
+	}
+	target, err := q.st.Card(ctx, part)
+	if err != nil {
+		return 0, fmt.Errorf("hopper: retry %s jobs of %s: %w", state, q.name, err)
+	}
+	var total int64
+	for total < target {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("hopper: retry %s jobs of %s: %w", state, q.name, err)
+		}
+		n, left, err := step()
+		if err != nil {
+			return total, fmt.Errorf("hopper: retry %s jobs of %s: %w", state, q.name, err)
+		}
+		total += n
+		if n == 0 || left == 0 {
+			break
+		}
+	}
+	return total, nil
+}
+
+// ObliterateOptions are the options of Queue.Obliterate.
+type ObliterateOptions struct {
+	// Force deletes the queue even while jobs are active: their workers'
+	// acknowledgements then fail with ErrLeaseLost.
+	Force bool
+}
+
+// Obliterate deletes the queue entirely: every job in every state, its
+// schedules, statistics, events, pause flag and settings, and its name from
+// the prefix's registry (ListQueues). Without Force it refuses with an error
+// wrapping ErrJobActive while any job is active, deleting nothing. It runs
+// in one script of O(number of keys): Redis frees large keys in the
+// background (UNLINK). Stop the queue's workers first: a running worker or
+// producer recreates the queue's keys and registry entry as it goes.
+func (q *Queue) Obliterate(ctx context.Context, opts *ObliterateOptions) error {
+	force := opts != nil && opts.Force
+	active, err := q.st.Obliterate(ctx, force)
+	if err != nil {
+		return fmt.Errorf("hopper: obliterate %s: %w", q.name, err)
+	}
+	if active > 0 && !force {
+		return fmt.Errorf("%w: queue %s has %d active jobs (use Force)", ErrJobActive, q.name, active)
+	}
+	if err := q.st.Client().SRem(ctx, keys.Registry(q.cfg.Prefix), q.name).Err(); err != nil {
+		return fmt.Errorf("hopper: obliterate %s: unregister: %w", q.name, err)
+	}
+	q.registered.Store(false)
+	return nil
+}

@@ -149,13 +149,14 @@ func TestCleanInBatches(t *testing.T) {
 		}
 		_, err := q.AddBulk(ctx, specs)
 		require.NoError(t, err)
-		h.worker("cleanbatch", HandlerFunc(func(context.Context, *Job) error { return Permanent(fmt.Errorf("no")) }),
+		w := h.worker("cleanbatch", HandlerFunc(func(context.Context, *Job) error { return Permanent(fmt.Errorf("no")) }),
 			&WorkerConfig{Concurrency: 50, LeaseDuration: 5 * time.Second, PollInterval: time.Second})
 		waitFor(t, 20*time.Second, "every job dead", func() bool {
 			c, err := q.Counts(ctx)
 			require.NoError(t, err)
 			return c.Dead == n
 		})
+		require.NoError(t, w.Shutdown(ctx)) // its maintenance would add to the command count
 		before := h.cmds.Load()
 		got, err := q.Clean(ctx, StateDead, 0, 0)
 		require.NoError(t, err)
@@ -202,5 +203,118 @@ func TestDrain(t *testing.T) {
 		j, err := q.Add(ctx, "w", nil, &JobOptions{ID: "w0"})
 		require.NoError(t, err)
 		require.False(t, j.Duplicate)
+	})
+}
+
+func TestRetryAndRetryAll(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("retryall", nil)
+		h.worker("retryall", HandlerFunc(func(ctx context.Context, j *Job) error {
+			if j.Name == "dead" {
+				return Permanent(fmt.Errorf("no"))
+			}
+			if j.Name == "fail" && j.AttemptsMade == 0 {
+				return fmt.Errorf("first attempt fails")
+			}
+			return nil
+		}), nil)
+		for i := range 3 {
+			_, err := q.Add(ctx, "fail", nil, &JobOptions{ID: fmt.Sprint("f", i), Attempts: 5, Backoff: Fixed(time.Hour)})
+			require.NoError(t, err)
+			_, err = q.Add(ctx, "dead", nil, &JobOptions{ID: fmt.Sprint("d", i)})
+			require.NoError(t, err)
+		}
+		for i := range 3 {
+			waitState(t, q, fmt.Sprint("f", i), StateFailed, 5*time.Second)
+			waitState(t, q, fmt.Sprint("d", i), StateDead, 5*time.Second)
+		}
+
+		// One failed job skips its hour of backoff and keeps its attempt count.
+		require.NoError(t, q.Retry(ctx, "f0"))
+		j := waitState(t, q, "f0", StateCompleted, 5*time.Second)
+		require.Equal(t, 2, j.AttemptsMade)
+		n, err := q.RetryAll(ctx, StateFailed)
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n)
+		waitState(t, q, "f1", StateCompleted, 5*time.Second)
+		waitState(t, q, "f2", StateCompleted, 5*time.Second)
+
+		// A dead job through Queue.Retry starts afresh (and dies again here).
+		require.NoError(t, q.Retry(ctx, "d0"))
+		waitFor(t, 5*time.Second, "d0 ran again", func() bool {
+			j, err := q.Job(ctx, "d0")
+			require.NoError(t, err)
+			return j.State == StateDead && j.AttemptsMade == 1 && !j.FinishedAt.IsZero()
+		})
+		evs, err := q.ReadEvents(ctx, "", 1000)
+		require.NoError(t, err)
+		retried := map[string]int{}
+		for _, ev := range evs {
+			if ev.Type == EventRetrying {
+				retried[ev.JobID]++
+			}
+		}
+		require.Equal(t, map[string]int{"f0": 1, "f1": 1, "f2": 1, "d0": 1}, retried)
+
+		n, err = q.RetryAll(ctx, StateDead)
+		require.NoError(t, err)
+		require.EqualValues(t, 3, n)
+
+		err = q.Retry(ctx, "f0")
+		require.ErrorIs(t, err, ErrJobNotFound, "a completed job is neither failed nor dead")
+		_, err = q.RetryAll(ctx, StateWaiting)
+		require.ErrorIs(t, err, ErrInvalid)
+	})
+}
+
+func TestObliterate(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("oblit", nil)
+		other := h.queue("keep", nil)
+		_, err := other.Add(ctx, "x", nil, &JobOptions{ID: "stays"})
+		require.NoError(t, err)
+		for i := range 20 {
+			_, err := q.Add(ctx, "x", []byte("p"), &JobOptions{ID: fmt.Sprint("j", i), Delay: time.Duration(i%2) * time.Hour})
+			require.NoError(t, err)
+		}
+		_, err = q.UpsertSchedule(ctx, "nightly", "0 3 * * *", "x", nil, nil)
+		require.NoError(t, err)
+		// One job active: claimed with a long lease.
+		r, err := q.st.Fetch(ctx, 0, 1, 60000)
+		require.NoError(t, err)
+		require.Len(t, r.Jobs, 1)
+
+		err = q.Obliterate(ctx, nil)
+		require.ErrorIs(t, err, ErrJobActive)
+		c, err := q.Counts(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 20, c.Waiting+c.Delayed+c.Active, "refused: nothing deleted")
+
+		require.NoError(t, q.Obliterate(ctx, &ObliterateOptions{Force: true}))
+		c, err = q.Counts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Counts{}, c)
+		for _, k := range q.st.Keys().All() {
+			n, err := h.client.Exists(ctx, k).Result()
+			require.NoError(t, err)
+			require.Zero(t, n, "key %s is gone", k)
+		}
+		names, err := ListQueues(ctx, h.client, h.prefix)
+		require.NoError(t, err)
+		require.Equal(t, []string{"keep"}, names)
+		j, err := other.Job(ctx, "stays")
+		require.NoError(t, err)
+		require.Equal(t, StateWaiting, j.State, "other queues are untouched")
+
+		// The queue can be used again.
+		_, err = q.Add(ctx, "x", nil, &JobOptions{ID: "j0"})
+		require.NoError(t, err)
+		names, err = ListQueues(ctx, h.client, h.prefix)
+		require.NoError(t, err)
+		require.Len(t, names, 2)
 	})
 }

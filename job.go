@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,10 @@ type Job struct {
 	Stack string
 	// DeadReason says why a dead job was dead-lettered.
 	DeadReason string
+	// Logs holds the last MaxLogEntries entries handlers wrote with Job.Log,
+	// oldest first, across all attempts. Only Queue.Job reads it; job lists
+	// leave it empty.
+	Logs []LogEntry
 
 	CreatedAt  time.Time // producer's clock
 	StartedAt  time.Time // start of the last attempt (zero if never started)
@@ -214,6 +219,68 @@ func jobFromHeader(queue, id string, h *wire.Header, payload []byte) *Job {
 	return j
 }
 
+// LogEntry is one line of a job's log (Job.Log).
+type LogEntry struct {
+	Time    time.Time // the writer's clock, ms precision
+	Attempt int       // the attempt that wrote it (1 = the first)
+	Message string
+}
+
+// logLine is a LogEntry as stored: one line of JSON.
+type logLine struct {
+	T int64  `json:"t"`
+	A int    `json:"a"`
+	M string `json:"m"`
+}
+
+// Bounds of job logs: a job keeps its last MaxLogEntries entries; longer
+// messages are cut to MaxLogMessageBytes.
+const (
+	MaxLogEntries      = 100
+	MaxLogMessageBytes = 2 << 10
+)
+
+// Log appends msg to the job's log, which Queue.Job returns (Job.Logs) with
+// the time and the attempt that wrote it. The log keeps the job's last
+// MaxLogEntries entries across attempts; a message longer than
+// MaxLogMessageBytes is cut. Like UpdateProgress it needs the job's current
+// lease: it returns ErrLeaseLost when the lease is gone and a
+// *ValidationError on a Job that is not running in this process. It costs
+// one round trip; for chatty output, log with slog and keep Job.Log for
+// milestones an operator should see next to the job.
+func (j *Job) Log(ctx context.Context, msg string) error {
+	if j.lease == nil {
+		return invalid("job", j.ID, "Log works only on the Job passed to a handler")
+	}
+	if len(msg) > MaxLogMessageBytes {
+		msg = strings.ToValidUTF8(msg[:MaxLogMessageBytes], "")
+	}
+	b, err := json.Marshal(logLine{T: time.Now().UnixMilli(), A: j.AttemptsMade + 1, M: msg})
+	if err != nil {
+		return fmt.Errorf("hopper: log for job %s: %w", j.ID, err)
+	}
+	s, err := j.lease.st.Log(ctx, j.ID, j.lease.token, b, MaxLogEntries)
+	if err != nil {
+		return fmt.Errorf("hopper: log for job %s: %w", j.ID, err)
+	}
+	if s != store.LeaseOK {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+func parseLogs(s string) []LogEntry {
+	var out []LogEntry
+	for line := range strings.SplitSeq(s, "\n") {
+		var l logLine
+		if line == "" || json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		out = append(out, LogEntry{Time: time.UnixMilli(l.T), Attempt: l.A, Message: l.M})
+	}
+	return out
+}
+
 // jobFromRecord builds a Job from a full stored record.
 func jobFromRecord(queue string, r *store.Record) (*Job, error) {
 	j, err := jobFromBody(queue, r.ID, r.Body)
@@ -234,6 +301,9 @@ func jobFromRecord(queue string, r *store.Record) (*Job, error) {
 	}
 	if r.Progress != "" {
 		j.Progress = json.RawMessage(r.Progress)
+	}
+	if r.Log != "" {
+		j.Logs = parseLogs(r.Log)
 	}
 	if r.Err != "" {
 		var e errInfo

@@ -115,6 +115,8 @@ type Queue struct {
 	ids  idGen
 	now  func() time.Time // tests: injected clock passed to scripts; nil = Redis TIME
 
+	waitRecheck time.Duration // Wait's re-read interval; 0 = waitRecheck (tests shorten it)
+
 	registered atomic.Bool // the queue's name is in the prefix's registry
 	adds       addBatcher
 }

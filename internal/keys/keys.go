@@ -33,6 +33,8 @@ const (
 	Stats             // hash: per-minute counters, a 60-slot ring (m<slot> minute, c<slot> completed, f<slot> failed)
 	Workers           // zset worker id -> registration expiry (ms)
 	WorkerInfo        // hash worker id -> worker process info (JSON)
+	Logs              // hash id -> log lines a handler wrote (JSON array, bounded per job)
+	Events            // stream of job events (Queue.Events), capped at about meta "events" entries
 	NumParts
 )
 
@@ -41,7 +43,7 @@ var names = [NumParts]string{
 	Failed: "failed", Completed: "completed", Dead: "dead", Marker: "marker", Meta: "meta",
 	Pri: "pri", Run: "run", Res: "res", Err: "err", Prog: "prog", Sched: "sched", SchedNext: "schednext",
 	SchedRun: "schedrun", Uniq: "uniq", UniqExp: "uniqexp", Stats: "stats", Workers: "workers",
-	WorkerInfo: "workerinfo",
+	WorkerInfo: "workerinfo", Logs: "logs", Events: "events",
 }
 
 // PartName returns the suffix of part p.

@@ -93,4 +93,7 @@ if #set_uniq > 0 then
 end
 make_ready(ready, false, ready_pri)
 schedule(K.delayed, later, later_due)
+local added = {}
+for i = 1, #set_jobs, 2 do added[#added + 1] = set_jobs[i] end
+emit('added', added)
 return out

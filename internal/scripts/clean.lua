@@ -15,5 +15,6 @@ end
 if #ids > 0 then
   delete_jobs(ids)
   call_chunked('ZREM', set, ids)
+  emit('removed', ids)
 end
 return { #ids, redis.call('ZCARD', set) }

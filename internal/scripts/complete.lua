@@ -58,6 +58,7 @@ if #set_run > 0 then
 end
 for _, t in pairs(trims) do trim(K.completed, t[1], t[2], now, BATCH + math.floor(#set_done / 2)) end
 count('c', #done, now)
+emit('completed', done)
 local claimed = {}
 if want > 0 then claimed = claim(now, want, lease_ms) end
 return { out, claimed }

@@ -19,6 +19,7 @@ if ARGV[2] == '1' and #ids < limit then
   end
 end
 delete_jobs(ids)
+emit('removed', ids)
 local left = redis.call('LLEN', K.wait) + redis.call('ZCARD', K.prio)
 if ARGV[2] == '1' then left = left + redis.call('ZCARD', K.delayed) end
 return { #ids, left }

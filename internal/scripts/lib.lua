@@ -12,13 +12,36 @@
 -- of a call), not one call per job.
 
 -- Per-job hashes, keyed by job id.
-local COLUMNS = { K.jobs, K.pri, K.run, K.res, K.err, K.prog }
+local COLUMNS = { K.jobs, K.pri, K.run, K.res, K.err, K.prog, K.logs }
 
 -- Most jobs a trim step removes per call (beyond what the call added).
 local BATCH = 100
 
 -- Most values passed to one variadic command (Lua's unpack limit).
 local CHUNK = 1000
+
+-- The event stream's approximate length cap, read from the queue's meta hash
+-- once per script call ('events' field; absent = EVENTS.default, 0 = off).
+local EVENTS = { default = 10000 }
+
+-- emit appends one entry to the event stream for a batch of jobs that had
+-- the same event: t = kind, j = the ids joined by spaces (ids never contain
+-- spaces), d = per-job data as a JSON array of strings, if given. One XADD
+-- per script call, not per job; readers split the entry into one event per
+-- job (Queue.Events).
+local function emit(kind, ids, data)
+  if #ids == 0 then return end
+  if EVENTS.max == nil then
+    EVENTS.max = tonumber(redis.call('HGET', K.meta, 'events')) or EVENTS.default
+  end
+  if EVENTS.max <= 0 then return end
+  if data then
+    redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS.max, '*', 't', kind, 'j', table.concat(ids, ' '),
+      'd', cjson.encode(data))
+  else
+    redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS.max, '*', 't', kind, 'j', table.concat(ids, ' '))
+  end
+end
 
 -- now_ms returns the injected time (tests) or Redis' own clock, so due times
 -- and lease deadlines are judged on one clock whatever the workers' clocks say.
@@ -165,16 +188,18 @@ local function claim(now, max, lease_ms)
     local runs = hmget(K.run, ids)
     local tok = redis.call('HINCRBY', K.meta, 'lease', #ids) - #ids
     local deadline = now + lease_ms
-    local set_run, set_active = {}, {}
+    local set_run, set_active, ev_ids, ev_att = {}, {}, {}, {}
     for i, id in ipairs(ids) do
       tok = tok + 1
       if bodies[i] then
+        ev_ids[#ev_ids + 1] = id
         local r = parse_run(runs[i])
         r[1], r[4], r[5] = 'a', int(tok), now
         set_run[#set_run + 1] = id
         set_run[#set_run + 1] = fmt_run(r)
         set_active[#set_active + 1] = deadline
         set_active[#set_active + 1] = id
+        ev_att[#ev_att + 1] = int(r[2] + 1)
         local n = #out
         out[n + 1] = id
         out[n + 2] = r[4]
@@ -186,6 +211,7 @@ local function claim(now, max, lease_ms)
     if #set_run > 0 then
       call_chunked('HSET', K.run, set_run, 2)
       call_chunked('ZADD', K.active, set_active, 2)
+      emit('active', ev_ids, ev_att)
     end
     if #ids == max and (redis.call('LLEN', K.wait) > 0 or redis.call('ZCARD', K.prio) > 0) then
       redis.call('ZADD', K.marker, 0, '0')
@@ -251,6 +277,7 @@ end
 -- the error JSON per job ('' = keep the stored one).
 local function to_dead(ids, errs, now, count, age)
   if #ids == 0 then return end
+  emit('dead', ids, errs)
   local keep_n = keep_count(count, age)
   if keep_n == 0 then
     delete_jobs(ids)

@@ -4,4 +4,5 @@
 -- Returns 1 recorded, 0 lease lost (nothing written).
 if lease_status(parse_run(redis.call('HGET', K.run, ARGV[1])), ARGV[2]) ~= 1 then return 0 end
 redis.call('HSET', K.prog, ARGV[1], ARGV[3])
+emit('progress', { ARGV[1] }, { ARGV[3] })
 return 1

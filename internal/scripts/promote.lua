@@ -17,6 +17,7 @@ if ARGV[3] ~= '' then
   for _, set in ipairs({ K.delayed, K.failed }) do
     if redis.call('ZREM', set, id) == 1 then
       make_ready({ id }, false)
+      emit(set == K.failed and 'retrying' or 'waiting', { id })
       moved = 1
     end
   end
@@ -28,6 +29,7 @@ for _, set in ipairs({ K.delayed, K.failed }) do
   if #ids > 0 then
     call_chunked('ZREM', set, ids)
     make_ready(ids, false)
+    emit(set == K.failed and 'retrying' or 'waiting', ids)
     moved = moved + #ids
   end
 end

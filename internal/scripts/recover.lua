@@ -37,6 +37,10 @@ for i, id in ipairs(ids) do
   end
 end
 delete_jobs(orphans)
+local stalled = {}
+for _, id in ipairs(requeued) do stalled[#stalled + 1] = id end
+for _, d in ipairs(dead) do stalled[#stalled + 1] = d[1] end
+emit('stalled', stalled)
 if #set_run > 0 then call_chunked('HSET', K.run, set_run, 2) end
 make_ready(requeued, true)
 for _, d in ipairs(dead) do to_dead({ d[1] }, { d[2] }, now, d[3], d[4]) end

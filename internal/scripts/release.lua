@@ -25,5 +25,6 @@ if #back > 0 then
   call_chunked('ZREM', K.active, back)
   call_chunked('HSET', K.run, set_run, 2)
   make_ready(back, true)
+  emit('released', back)
 end
 return out

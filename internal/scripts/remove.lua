@@ -18,4 +18,5 @@ else
   redis.call('ZREM', sets[state], id)
 end
 delete_jobs({ id })
+emit('removed', { id })
 return { 1, state }

@@ -17,6 +17,9 @@ if ARGV[6] == '1' then
   r[2] = r[2] + 1
   set = K.failed
   count('f', 1, now)
+  emit('failed', { id }, { ARGV[5] })
+else
+  emit('delayed', { id }, { ARGV[5] })
 end
 redis.call('HSET', K.run, id, fmt_run(r))
 if ARGV[5] ~= '' then redis.call('HSET', K.err, id, ARGV[5]) end

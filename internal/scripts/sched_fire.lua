@@ -43,6 +43,7 @@ if ARGV[6] == '1' then
     redis.call('HSET', K.jobs, id, ARGV[9])
     if tonumber(ARGV[10]) > 0 then redis.call('HSET', K.pri, id, ARGV[10]) end
     make_ready({ id }, false)
+    emit('added', { id })
     code = 1
   end
 else

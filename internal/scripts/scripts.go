@@ -181,11 +181,13 @@ var (
 	SchedDel = load("sched_remove")
 	SchedRun = load("sched_fire")
 	Drain    = load("drain")
+	Log      = load("log")
+	Oblit    = load("obliterate")
 )
 
 // All lists every script.
 var All = []*Script{Add, Fetch, Complete, Retry, Dead, Release, Extend, Progress,
-	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean, SchedSet, SchedDel, SchedRun, Drain}
+	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean, SchedSet, SchedDel, SchedRun, Drain, Log, Oblit}
 
 // Own returns the script's own source, without the linked helpers.
 func (s *Script) Own() string {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/hopperq/hopper/internal/keys"
 	"github.com/hopperq/hopper/internal/scripts"
@@ -246,6 +247,15 @@ func (s *Store) Progress(ctx context.Context, id, tok string, value []byte) (int
 	return int(toInt(v)), nil
 }
 
+// Log appends one entry to an active job's log, keeping the last max.
+func (s *Store) Log(ctx context.Context, id, tok string, entry []byte, max int) (int, error) {
+	v, err := s.run(ctx, scripts.Log, id, tok, entry, max)
+	if err != nil {
+		return 0, err
+	}
+	return int(toInt(v)), nil
+}
+
 // PromoteResult is the reply of Promote.
 type PromoteResult struct {
 	Moved     int
@@ -309,11 +319,12 @@ type Record struct {
 	Result     *string
 	Err        string
 	Progress   string
+	Log        string // newline-terminated JSON entries; only from Get
 }
 
 // Get reads one job; it returns nil, nil when there is no such job.
 func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
-	v, err := s.run(ctx, scripts.Get, id)
+	v, err := s.run(ctx, scripts.Get, id, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +340,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]*Record, error) {
 		pipe := s.c.Pipeline()
 		cmds := make([]*redis.Cmd, len(ids))
 		for i, id := range ids {
-			cmds[i] = scripts.Get.EvalSha(ctx, pipe, s.scripts[scripts.Get], id)
+			cmds[i] = scripts.Get.EvalSha(ctx, pipe, s.scripts[scripts.Get], id, 0)
 		}
 		_, err := pipe.Exec(ctx)
 		return cmds, err
@@ -364,14 +375,14 @@ func parseRecord(id string, v any) (*Record, error) {
 	if len(row) == 0 {
 		return nil, nil
 	}
-	if len(row) != 10 {
+	if len(row) != 11 {
 		return nil, fmt.Errorf("get script: bad reply %v", v)
 	}
 	r := &Record{
 		ID: id, Body: toStr(row[0]), State: toStr(row[1]), Score: toInt(row[2]),
 		Attempts: int(toInt(row[3])), Stalls: int(toInt(row[4])),
 		StartedMs: toInt(row[5]), FinishedMs: toInt(row[6]),
-		Err: toStr(row[8]), Progress: toStr(row[9]),
+		Err: toStr(row[8]), Progress: toStr(row[9]), Log: toStr(row[10]),
 	}
 	if row[7] != nil {
 		res := toStr(row[7])
@@ -425,7 +436,28 @@ func (s *Store) Pause(ctx context.Context, pause bool) error {
 // DLQRetry moves dead jobs back to waiting: the one id, or up to limit of the
 // oldest when id is "". It returns how many moved and how many dead remain.
 func (s *Store) DLQRetry(ctx context.Context, id string, limit int) (moved, left int64, err error) {
-	v, err := s.run(ctx, scripts.DLQRetry, id, limit)
+	return s.retrySet(ctx, id, limit, "dead")
+}
+
+// RetryFailed makes failed jobs awaiting their retry (job id, or up to limit
+// of the soonest due when id is "") ready now; it returns how many moved and
+// how many failed jobs are left.
+func (s *Store) RetryFailed(ctx context.Context, id string, limit int) (moved, left int64, err error) {
+	return s.retrySet(ctx, id, limit, "failed")
+}
+
+// Obliterate deletes every key of the queue unless jobs are active and not
+// force; it returns the number of active jobs it found.
+func (s *Store) Obliterate(ctx context.Context, force bool) (int64, error) {
+	v, err := s.run(ctx, scripts.Oblit, b2i(force))
+	if err != nil {
+		return 0, err
+	}
+	return toInt(v), nil
+}
+
+func (s *Store) retrySet(ctx context.Context, id string, limit int, set string) (moved, left int64, err error) {
+	v, err := s.run(ctx, scripts.DLQRetry, id, limit, set)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -701,4 +733,102 @@ func toStr(v any) string {
 		return strconv.FormatInt(x, 10)
 	}
 	return ""
+}
+
+// EventEntry is one entry of the event stream: one event kind for a batch
+// of jobs (see emit in lib.lua).
+type EventEntry struct {
+	ID   string // stream entry id
+	Kind string
+	Jobs string // ids separated by spaces
+	Data string // JSON array of strings parallel to Jobs, or ""
+}
+
+// ReadEvents returns up to count stream entries after the entry id after,
+// waiting up to block for one when there is none (block < 0: do not wait).
+func (s *Store) ReadEvents(ctx context.Context, after string, count int64, block time.Duration) ([]EventEntry, error) {
+	args := &redis.XReadArgs{Streams: []string{s.keys.Key(keys.Events), after}, Count: count, Block: block}
+	if block < 0 {
+		args.Block = -1
+	}
+	res, err := s.c.XRead(ctx, args).Result()
+	if err == redis.Nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	var out []EventEntry
+	for _, st := range res {
+		for _, m := range st.Messages {
+			out = append(out, eventEntry(m))
+		}
+	}
+	return out, nil
+}
+
+// RangeEvents returns up to count entries from start to end (inclusive
+// stream ids, "-" and "+" for the ends), oldest first.
+func (s *Store) RangeEvents(ctx context.Context, start, end string, count int64) ([]EventEntry, error) {
+	res, err := s.c.XRangeN(ctx, s.keys.Key(keys.Events), start, end, count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("range events: %w", err)
+	}
+	out := make([]EventEntry, len(res))
+	for i, m := range res {
+		out[i] = eventEntry(m)
+	}
+	return out, nil
+}
+
+// LastEventID returns the id of the stream's newest entry, or "0-0" when
+// the stream is empty or absent.
+func (s *Store) LastEventID(ctx context.Context) (string, error) {
+	res, err := s.c.XRevRangeN(ctx, s.keys.Key(keys.Events), "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("read events: %w", err)
+	}
+	if len(res) == 0 {
+		return "0-0", nil
+	}
+	return res[0].ID, nil
+}
+
+// SetEventsMax sets the event stream's approximate length cap (0 = off) and
+// trims the stream to it.
+func (s *Store) SetEventsMax(ctx context.Context, n int64) error {
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, s.keys.Key(keys.Meta), "events", n)
+		if n == 0 {
+			p.Del(ctx, s.keys.Key(keys.Events))
+		} else {
+			p.XTrimMaxLenApprox(ctx, s.keys.Key(keys.Events), n, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set events cap: %w", err)
+	}
+	return nil
+}
+
+// EventsMax returns the event stream's cap as stored, and false when none is
+// stored (the scripts' default applies).
+func (s *Store) EventsMax(ctx context.Context) (int64, bool, error) {
+	v, err := s.c.HGet(ctx, s.keys.Key(keys.Meta), "events").Int64()
+	if err == redis.Nil {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read events cap: %w", err)
+	}
+	return v, true, nil
+}
+
+func eventEntry(m redis.XMessage) EventEntry {
+	e := EventEntry{ID: m.ID}
+	e.Kind, _ = m.Values["t"].(string)
+	e.Jobs, _ = m.Values["j"].(string)
+	e.Data, _ = m.Values["d"].(string)
+	return e
 }
