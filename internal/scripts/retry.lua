@@ -24,5 +24,10 @@ end
 redis.call('HSET', K.run, id, fmt_run(r))
 if ARGV[5] ~= '' then redis.call('HSET', K.err, id, ARGV[5]) end
 local delay = tonumber(ARGV[4])
-if delay > 0 then schedule(set, { id }, now + delay) else make_ready({ id }, false) end
+if delay > 0 then
+  schedule(set, { id }, now + delay)
+else
+  make_ready({ id }, false)
+  emit(set == K.failed and 'retrying' or 'waiting', { id })
+end
 return 1
