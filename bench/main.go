@@ -81,7 +81,7 @@ func parseFlags(args []string) (config, error) {
 	var systems, scens string
 	fs.StringVar(&cfg.addr, "redis", "127.0.0.1:6379", "Redis server address")
 	fs.IntVar(&cfg.db, "db", 15, "Redis database to use; it is FLUSHDB-ed before every run")
-	fs.StringVar(&systems, "systems", "hopper,asynq", "comma-separated systems: hopper, asynq")
+	fs.StringVar(&systems, "systems", "hopper,asynq", "comma-separated systems: hopper, hopper-noevents (its event stream off), asynq")
 	fs.StringVar(&scens, "scenarios", "all", "comma-separated scenarios, or all: "+strings.Join(scenarioNames(), ","))
 	fs.IntVar(&cfg.runs, "runs", 3, "runs per scenario and system")
 	fs.IntVar(&cfg.n, "n", 0, "job count for every scenario (0: each scenario's default)")
@@ -95,8 +95,8 @@ func parseFlags(args []string) (config, error) {
 	}
 	for _, s := range strings.Split(systems, ",") {
 		s = strings.TrimSpace(s)
-		if s != "hopper" && s != "asynq" {
-			return cfg, fmt.Errorf("-systems: unknown system %q (want hopper, asynq)", s)
+		if s != "hopper" && s != "asynq" && s != "hopper-noevents" {
+			return cfg, fmt.Errorf("-systems: unknown system %q (want hopper, hopper-noevents, asynq)", s)
 		}
 		cfg.systems = append(cfg.systems, s)
 	}

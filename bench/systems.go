@@ -62,6 +62,16 @@ func newSystem(name string, e *env, o sysOptions) (system, error) {
 	switch name {
 	case "hopper":
 		return newHopper(e, o)
+	case "hopper-noevents":
+		s, err := newHopper(e, o)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.admin.SetEventsMaxLen(context.Background(), 0); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return s, nil
 	case "asynq":
 		return newAsynq(e, o)
 	}
