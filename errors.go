@@ -31,6 +31,10 @@ var (
 	// Timeout elapses, and the error recorded for that attempt.
 	ErrJobTimeout = errors.New("hopper: job timed out")
 
+	// ErrJobStalled is wrapped by the error OnDead receives for a job
+	// dead-lettered because its lease expired more than MaxStalls times.
+	ErrJobStalled = errors.New("hopper: job stalled too often")
+
 	// ErrWorkerShutdown is the context cause a handler sees when the worker's
 	// shutdown budget ran out; its job was handed back to waiting.
 	ErrWorkerShutdown = errors.New("hopper: worker shut down before the job finished")

@@ -1126,6 +1126,7 @@ func (w *Worker) maintain() {
 			if len(dead) > 0 {
 				w.log.Error("hopper: dead-lettered jobs that stalled too often", "queue", q.name,
 					"jobs", dead, "max_stalls", w.cfg.MaxStalls)
+				w.reportStalledDead(ctx, q, dead)
 			}
 			if len(requeued)+len(dead) < recoverBatch {
 				break
@@ -1133,6 +1134,29 @@ func (w *Worker) maintain() {
 		}
 	}
 	signal(w.wake)
+}
+
+// reportStalledDead calls OnDead for jobs this worker's recovery pass
+// dead-lettered (their own workers crashed or hung), with an error wrapping
+// ErrJobStalled. The jobs are read back first, so the hook sees them as
+// stored.
+func (w *Worker) reportStalledDead(ctx context.Context, q *workerQueue, ids []string) {
+	if w.cfg.OnDead == nil {
+		return
+	}
+	recs, err := q.st.GetMany(ctx, ids)
+	if err != nil {
+		w.log.Warn("hopper: reading stalled dead jobs for OnDead failed", "queue", q.name, "jobs", ids, "err", err)
+		return
+	}
+	for _, r := range recs {
+		job, err := jobFromRecord(q.name, r)
+		if err != nil {
+			continue
+		}
+		herr := fmt.Errorf("%w: %s", ErrJobStalled, job.DeadReason)
+		w.runHook(q.name, job.ID, func() { w.cfg.OnDead(ctx, job, herr) })
+	}
 }
 
 // registryTTL is how long a worker stays listed without a maintenance pass.

@@ -81,8 +81,10 @@ type WorkerConfig struct {
 	// scheduled for a retry (at job.DueAt).
 	OnFailed func(ctx context.Context, job *Job, err error)
 	// OnDead is called after a job is dead-lettered by this worker (attempts
-	// exhausted, permanent error, no handler). Jobs dead-lettered by
-	// recovery (stalled too often) are reported in the log instead.
+	// exhausted, permanent error, no handler), and for jobs this worker's
+	// recovery pass dead-lettered because they stalled more than MaxStalls
+	// times (their own worker crashed or hung); for those, err wraps
+	// ErrJobStalled and the hook runs on the maintenance goroutine.
 	//
 	// Hooks run on the job's goroutine after the Redis write, so they see
 	// what is stored; they hold the job's concurrency slot while they run.

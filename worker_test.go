@@ -497,3 +497,47 @@ func TestFailAfterSpendsAttemptsWithItsDelay(t *testing.T) {
 		require.GreaterOrEqual(t, runs[1].Sub(runs[0]), 290*time.Millisecond)
 	})
 }
+
+func TestOnDeadForJobsRecoveryDeadLetters(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("stalldead", nil)
+		j, err := q.Add(ctx, "n", nil, nil)
+		require.NoError(t, err)
+		// Two crashed deliveries: claimed with a 1 ms lease, then recovered.
+		for range 2 {
+			c, err := q.st.Fetch(ctx, 0, 1, 1)
+			require.NoError(t, err)
+			require.Len(t, c.Jobs, 1)
+			waitFor(t, 5*time.Second, "the lease expires", func() bool {
+				requeued, _, err := q.st.Recover(ctx, 0, 2, 100, 10, 0)
+				require.NoError(t, err)
+				return len(requeued) == 1
+			})
+		}
+		// A third crashed delivery; a live worker's recovery pass kills it.
+		c, err := q.st.Fetch(ctx, 0, 1, 1)
+		require.NoError(t, err)
+		require.Len(t, c.Jobs, 1)
+		type dead struct {
+			job *Job
+			err error
+		}
+		got := make(chan dead, 1)
+		cfg := fastWorkerConfig()
+		cfg.MaxStalls = 2
+		cfg.OnDead = func(ctx context.Context, job *Job, err error) { got <- dead{job, err} }
+		h.worker("stalldead", newRecorder(nil), cfg)
+		select {
+		case d := <-got:
+			require.Equal(t, j.ID, d.job.ID)
+			require.Equal(t, StateDead, d.job.State)
+			require.Equal(t, 3, d.job.Stalls)
+			require.ErrorIs(t, d.err, ErrJobStalled)
+			require.Contains(t, d.err.Error(), "stalled 3 times")
+		case <-time.After(10 * time.Second):
+			t.Fatal("OnDead was not called for the job recovery dead-lettered")
+		}
+	})
+}
