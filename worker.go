@@ -54,6 +54,8 @@ type Worker struct {
 	clockOffset atomic.Int64 // Redis clock minus local clock, ms
 
 	intake     chan struct{} // closed: stop fetching
+	fetchDone  chan struct{} // closed when the fetch loop has returned
+	noStart    bool          // under mu: shutdown waits for handlers; hand claimed jobs back
 	loopsCtx   context.Context
 	loopsStop  context.CancelFunc
 	hardCtx    context.Context // parent of handler contexts
@@ -165,7 +167,7 @@ func NewMultiWorker(client redis.UniversalClient, queues map[string]int, handler
 	}
 	w := &Worker{
 		client: client, handler: handler, cfg: c, log: c.Logger, id: hex.EncodeToString(idb[:]),
-		running: make(map[*runningJob]struct{}), intake: make(chan struct{}),
+		running: make(map[*runningJob]struct{}), intake: make(chan struct{}), fetchDone: make(chan struct{}),
 		slots: make(chan struct{}, c.Concurrency), slotFreed: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1), dueKick: make(chan struct{}, 1), stopped: make(chan struct{}),
 		acks: make(chan ackReq, c.Concurrency),
@@ -302,6 +304,16 @@ func (w *Worker) Close() error {
 func (w *Worker) shutdown(ctx context.Context) error {
 	close(w.intake)
 	w.wakeBlockers()
+	// A fetch in flight may still claim jobs: let it start them (they are
+	// drained like the others) before waiting for the handlers. Jobs claimed
+	// later still (the budget ran out first) are handed straight back.
+	select {
+	case <-w.fetchDone:
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	w.noStart = true
+	w.mu.Unlock()
 	drained := make(chan struct{})
 	go func() { w.handlers.Wait(); close(drained) }()
 	var err error
@@ -474,6 +486,7 @@ func (w *Worker) queueOrder() []*workerQueue {
 
 func (w *Worker) fetchLoop() {
 	defer w.loops.Done()
+	defer close(w.fetchDone)
 	var errDelay time.Duration
 	for !w.intakeClosed() {
 		free := cap(w.slots) - len(w.slots)
@@ -546,9 +559,26 @@ func (w *Worker) fetchRound(free int) (drained bool, err error) {
 // start launches a slot goroutine for one claimed job. Only the fetch loop
 // calls it, and only with a free slot, so acquiring the slot never blocks.
 func (w *Worker) start(q *workerQueue, c store.Claimed, sent time.Time) {
+	w.mu.Lock()
+	if w.noStart {
+		w.mu.Unlock()
+		w.handBack(q, c)
+		return
+	}
+	w.handlers.Add(1) // before shutdown's Wait: both under mu
+	w.mu.Unlock()
 	w.slots <- struct{}{}
-	w.handlers.Add(1)
 	go w.runSlot(q, c, sent)
+}
+
+// handBack releases a job claimed after shutdown stopped starting jobs.
+func (w *Worker) handBack(q *workerQueue, c store.Claimed) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := q.st.Release(ctx, []store.Lease{{ID: c.ID, Token: c.Token}}); err != nil {
+		w.log.Error("hopper: could not hand a job claimed during shutdown back; it is recovered when its lease expires",
+			"queue", q.name, "job", c.ID, "err", err)
+	}
 }
 
 // claimedJob is a job claimed for a slot, with the time its claim was sent.

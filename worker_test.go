@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopperq/hopper/internal/scripts"
 	"github.com/hopperq/hopper/internal/store"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -539,5 +541,79 @@ func TestOnDeadForJobsRecoveryDeadLetters(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("OnDead was not called for the job recovery dead-lettered")
 		}
+	})
+}
+
+// gateHook holds the reply of the worker's next fetch script call, once
+// armed, until released: a fetch that claimed jobs in Redis and whose reply
+// is in flight when Shutdown starts.
+type gateHook struct {
+	sha     string
+	armed   *atomic.Bool
+	started chan struct{}
+	proceed chan struct{}
+}
+
+func (gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (g gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if len(args) > 1 && cmd.Name() == "evalsha" && args[1] == g.sha && g.armed.CompareAndSwap(true, false) {
+			err := next(ctx, cmd)
+			close(g.started)
+			<-g.proceed
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A fetch that is in flight when Shutdown starts may claim a job: the job is
+// run and drained before Shutdown returns (found by the race detector: the
+// handler WaitGroup was waited on while that fetch could still add to it,
+// so a job could start after Shutdown returned).
+func TestShutdownDuringFetchInFlight(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("fetchinflight", nil)
+		g := gateHook{sha: scripts.Fetch.Script.Hash(), armed: new(atomic.Bool),
+			started: make(chan struct{}), proceed: make(chan struct{})}
+		h.client.AddHook(g)
+		var ran, finished atomic.Int64
+		w := h.newWorker("fetchinflight", HandlerFunc(func(ctx context.Context, j *Job) error {
+			ran.Add(1)
+			defer finished.Add(1)
+			time.Sleep(300 * time.Millisecond) // a handler's work, still running if Shutdown returned early
+			return nil
+		}), &WorkerConfig{Concurrency: 2, LeaseDuration: 5 * time.Second, PollInterval: time.Second})
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		waitFor(t, 5*time.Second, "the worker is idle", func() bool { return w.idle.Load() })
+		g.armed.Store(true)
+		j, err := q.Add(ctx, "x", nil, nil)
+		require.NoError(t, err)
+		select {
+		case <-g.started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the worker did not fetch")
+		}
+		shut := make(chan error, 1)
+		go func() {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			shut <- w.Shutdown(sctx)
+		}()
+		waitFor(t, 5*time.Second, "Shutdown has begun", w.intakeClosed)
+		close(g.proceed)
+		require.NoError(t, <-shut)
+		require.Equal(t, ran.Load(), finished.Load(), "no handler runs after Shutdown returned")
+		got, err := q.Job(ctx, j.ID)
+		require.NoError(t, err)
+		require.Contains(t, []State{StateCompleted, StateWaiting}, got.State, "drained or handed back, never left active")
+		require.NoError(t, <-done)
 	})
 }
