@@ -44,9 +44,10 @@ type Stats struct {
 	// Minutes holds the last 60 minutes, oldest first, the current (partial)
 	// minute last.
 	Minutes []MinuteStats
-	// Workers lists the worker processes serving the queue: each registers at
-	// every maintenance pass and drops out three of its PollIntervals after
-	// its last one.
+	// Workers lists the worker processes serving the queue: each refreshes
+	// its registration at every maintenance pass (at least every 4
+	// PollIntervals) and drops out 12 PollIntervals after its last one, or
+	// at once when it shuts down.
 	Workers []WorkerInfo
 }
 
@@ -96,13 +97,14 @@ func (q *Queue) Stats(ctx context.Context) (*Stats, error) {
 		}
 		s.Minutes = append(s.Minutes, ms)
 	}
-	for _, raw := range rec.Workers {
+	for i, raw := range rec.Workers {
 		var wi workerInfo
 		if json.Unmarshal([]byte(raw), &wi) != nil {
 			continue
 		}
 		s.Workers = append(s.Workers, WorkerInfo{ID: wi.ID, Host: wi.Host, PID: wi.PID, Concurrency: wi.Concurrency,
-			Active: wi.Active, Queues: wi.Queues, StartedAt: msToTime(wi.Started), LastSeen: msToTime(wi.Seen)})
+			Active: wi.Active, Queues: wi.Queues, StartedAt: msToTime(wi.Started),
+			LastSeen: msToTime(rec.ExpiresMs[i] - wi.TTL)})
 	}
 	if rec.OldestBody != "" {
 		if h, _, err := wire.Decode(rec.OldestBody); err == nil && h.Created > 0 {

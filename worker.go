@@ -103,6 +103,9 @@ type workerQueue struct {
 	weight int
 	st     *store.Store
 	keys   keys.Queue
+	// sentInfo is the registration info last stored in this queue's worker
+	// registry (maintenance goroutine only): unchanged info is not resent.
+	sentInfo string
 }
 
 // blockGroup is the queues one blocking reader waits on: all of them on a
@@ -1067,12 +1070,24 @@ func (w *Worker) watchdogLoop() {
 
 func (w *Worker) maintenanceLoop() {
 	defer w.loops.Done()
-	poll := time.NewTicker(w.cfg.PollInterval)
-	defer poll.Stop()
+	pass := time.NewTimer(time.Hour)
+	defer pass.Stop()
 	due := time.NewTimer(time.Hour)
 	defer due.Stop()
-	w.maintain()
+	interval := w.cfg.PollInterval
+	quiet := w.maintain()
 	for {
+		// Quiet queues (nothing leased, ready or moved anywhere) need no
+		// recovery: the interval stretches to quietFactor PollIntervals. Due
+		// jobs and schedule ticks keep their own timer below, and new work
+		// wakes the blocking reader, not this loop.
+		if quiet && w.idle.Load() {
+			interval = quietFactor * w.cfg.PollInterval
+		} else {
+			interval = w.cfg.PollInterval
+		}
+		nextPass := time.Now().Add(interval)
+	wait:
 		w.mu.Lock()
 		next := w.nextDue
 		w.mu.Unlock()
@@ -1081,8 +1096,9 @@ func (w *Worker) maintenanceLoop() {
 		} else {
 			due.Stop()
 		}
+		pass.Reset(max(time.Until(nextPass), 0))
 		select {
-		case <-poll.C:
+		case <-pass.C:
 		case <-due.C:
 			w.mu.Lock()
 			if !w.nextDue.After(time.Now()) {
@@ -1090,39 +1106,64 @@ func (w *Worker) maintenanceLoop() {
 			}
 			w.mu.Unlock()
 		case <-w.dueKick:
-			continue
+			goto wait
 		case <-w.loopsCtx.Done():
 			return
 		}
-		w.maintain()
+		quiet = w.maintain()
 	}
 }
 
+// quietFactor bounds how far a worker whose queues are quiet stretches its
+// maintenance interval, in PollIntervals.
+const quietFactor = 4
+
 // maintain promotes due jobs, fires due schedule ticks and recovers expired
-// leases on every queue, then wakes the fetch loop.
-func (w *Worker) maintain() {
+// leases on every queue, then wakes the fetch loop if jobs are ready. It
+// reports whether every queue was quiet: no job active, ready or moved.
+func (w *Worker) maintain() (quiet bool) {
 	ctx := w.loopsCtx
+	quiet, ready := true, false
+	info := w.info()
 	for _, q := range w.queues {
 		var redisNow time.Time
 		nextSched := int64(-1)
+		leaseDue := int64(-1)
 		// The first batch is small, and the fetch loop is woken after each
 		// batch, so that the first due jobs start while later ones are still
 		// being promoted (one 1,000-job call takes milliseconds).
 		limit := min(max(w.cfg.Concurrency, 100), promoteBatch)
 		for i := 0; i < 10; i++ { // bounded: 10 batches per pass
 			sent := time.Now()
-			r, err := q.st.PromoteAndRegister(ctx, w.nowArg(), limit, "", w.id, w.info(), w.registryTTL().Milliseconds())
+			send := info
+			if info == q.sentInfo {
+				send = "" // unchanged: the script only refreshes the registration
+			}
+			r, err := q.st.PromoteAndRegister(ctx, w.nowArg(), limit, "", w.id, send, w.registryTTL().Milliseconds())
 			if err != nil {
 				if ctx.Err() == nil {
 					w.log.Warn("hopper: promoting due jobs failed", "queue", q.name, "err", err)
 				}
+				quiet, ready = false, true // unknown: fetch, and look again soon
 				break
+			}
+			switch {
+			case send != "":
+				q.sentInfo = send
+			case r.Fresh:
+				q.sentInfo = "" // the registration had expired: send the info next pass
 			}
 			w.noteClock(r.Now, sent)
 			w.noteDue(r.NextDue)
-			redisNow, nextSched = time.UnixMilli(r.Now), r.NextSched
+			redisNow, nextSched, leaseDue = time.UnixMilli(r.Now), r.NextSched, r.LeaseDue
 			if r.Moved > 0 {
 				signal(w.wake)
+			}
+			if r.Moved > 0 || r.Ready > 0 || r.LeaseDue >= 0 {
+				quiet = false
+			}
+			if r.Ready > 0 {
+				ready = true
 			}
 			if r.Moved < limit {
 				break
@@ -1141,7 +1182,7 @@ func (w *Worker) maintain() {
 			}
 			w.noteDue(nextSched)
 		}
-		for i := 0; i < 10; i++ {
+		for i := 0; i < 10 && leaseDue >= 0 && leaseDue <= redisNow.UnixMilli(); i++ {
 			requeued, dead, err := q.st.Recover(ctx, w.nowArg(), w.cfg.MaxStalls, recoverBatch,
 				DefaultKeepDeadCount, DefaultKeepDeadAge.Milliseconds())
 			if err != nil {
@@ -1152,6 +1193,7 @@ func (w *Worker) maintain() {
 			}
 			if len(requeued) > 0 {
 				w.log.Warn("hopper: recovered jobs whose lease expired", "queue", q.name, "jobs", requeued)
+				ready = true
 			}
 			if len(dead) > 0 {
 				w.log.Error("hopper: dead-lettered jobs that stalled too often", "queue", q.name,
@@ -1163,7 +1205,10 @@ func (w *Worker) maintain() {
 			}
 		}
 	}
-	signal(w.wake)
+	if ready {
+		signal(w.wake)
+	}
+	return quiet
 }
 
 // reportStalledDead calls OnDead for jobs this worker's recovery pass
@@ -1189,8 +1234,9 @@ func (w *Worker) reportStalledDead(ctx context.Context, q *workerQueue, ids []st
 	}
 }
 
-// registryTTL is how long a worker stays listed without a maintenance pass.
-func (w *Worker) registryTTL() time.Duration { return 3 * w.cfg.PollInterval }
+// registryTTL is how long a worker stays listed without a maintenance pass:
+// three of its longest intervals.
+func (w *Worker) registryTTL() time.Duration { return 3 * quietFactor * w.cfg.PollInterval }
 
 // workerInfo is the JSON a worker registers in each of its queues.
 type workerInfo struct {
@@ -1201,7 +1247,9 @@ type workerInfo struct {
 	Active      int      `json:"active"`
 	Queues      []string `json:"queues"`
 	Started     int64    `json:"started"`
-	Seen        int64    `json:"seen"`
+	// TTL is the registration's lifetime (ms): the registry's expiry score
+	// minus TTL is when the worker last refreshed it.
+	TTL int64 `json:"ttl"`
 }
 
 func (w *Worker) info() string {
@@ -1210,7 +1258,7 @@ func (w *Worker) info() string {
 		names[i] = q.name
 	}
 	b, _ := json.Marshal(workerInfo{ID: w.id, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency,
-		Active: len(w.slots), Queues: names, Started: w.started.UnixMilli(), Seen: time.Now().UnixMilli()})
+		Active: len(w.slots), Queues: names, Started: w.started.UnixMilli(), TTL: w.registryTTL().Milliseconds()})
 	return string(b)
 }
 
