@@ -19,7 +19,7 @@ func TestIdleWorkerCommands(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // let start-up settle
 		before := h.cmds.Load()
 		const window = 4 * time.Second // one quiet maintenance cycle
-		time.Sleep(window)              // the measurement window
+		time.Sleep(window)             // the measurement window
 		perSec := float64(h.cmds.Load()-before) / window.Seconds()
 		t.Logf("%s: idle worker sends %.2f commands/s at PollInterval 1s", h.name, perSec)
 		require.LessOrEqual(t, perSec, 2.5, "about 4 blocking reads and 1 maintenance call per 4 s (was 4/s before quiet passes)")
