@@ -294,8 +294,8 @@ func row(j *hopper.Job) jobRow {
 		r.Info = j.LastError
 	case hopper.StateCompleted:
 		r.When = j.FinishedAt
-		if !j.StartedAt.IsZero() && j.FinishedAt.After(j.StartedAt) {
-			r.Info = dur(j.FinishedAt.Sub(j.StartedAt))
+		if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
+			r.Info = dur(max(j.FinishedAt.Sub(j.StartedAt), 0))
 		}
 	case hopper.StateDead:
 		r.When = j.FinishedAt
@@ -516,8 +516,8 @@ func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
 		d.Metadata = append(d.Metadata, kv{k, v})
 	}
 	slices.SortFunc(d.Metadata, func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
-	if !j.StartedAt.IsZero() && j.FinishedAt.After(j.StartedAt) {
-		d.Duration = dur(j.FinishedAt.Sub(j.StartedAt))
+	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
+		d.Duration = dur(max(j.FinishedAt.Sub(j.StartedAt), 0))
 	}
 	v := s.view(r, "Job "+j.ID, "overview", "api/"+jobPath(q.Name(), j.ID), d)
 	s.render(w, r, http.StatusOK, "job", v)
