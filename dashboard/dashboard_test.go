@@ -172,6 +172,7 @@ func TestPages(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(e.get("/api/overview?minutes=5")), &l))
 		require.Equal(t, "2", l.Live["email|dead"])
 		require.Equal(t, "1", l.Live["email|completed"])
+		require.Equal(t, "2", l.Live["*|dead"], "the totals")
 		require.True(t, l.Flags["email|paused"])
 		require.Len(t, strings.Fields(l.Spark["email|done"]), 5, "one point per minute of the window")
 		require.NoError(t, json.Unmarshal([]byte(e.get("/api/queues/email")), &l))

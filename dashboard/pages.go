@@ -145,6 +145,22 @@ func (s *server) overviewRows(ctx context.Context, minutes int) ([]queueRow, err
 	return rows, err
 }
 
+// total sums the counts of all queues. ("*" is never a queue name, so it
+// keys the totals in the live updates.)
+func total(rows []queueRow) hopper.Counts {
+	var t hopper.Counts
+	for _, q := range rows {
+		c := q.Counts
+		t.Waiting += c.Waiting
+		t.Active += c.Active
+		t.Delayed += c.Delayed
+		t.Failed += c.Failed
+		t.Completed += c.Completed
+		t.Dead += c.Dead
+	}
+	return t
+}
+
 func (s *server) overview(w http.ResponseWriter, r *http.Request) {
 	minutes := intParam(r, "minutes", MaxMinutes, MinMinutes, MaxMinutes)
 	rows, err := s.overviewRows(r.Context(), minutes)
@@ -152,16 +168,7 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := overviewData{Queues: rows, Minutes: minutes, Windows: []int{5, 15, 60}, States: states}
-	for _, q := range rows {
-		c := q.Counts
-		d.Total.Waiting += c.Waiting
-		d.Total.Active += c.Active
-		d.Total.Delayed += c.Delayed
-		d.Total.Failed += c.Failed
-		d.Total.Completed += c.Completed
-		d.Total.Dead += c.Dead
-	}
+	d := overviewData{Queues: rows, Minutes: minutes, Windows: []int{5, 15, 60}, States: states, Total: total(rows)}
 	s.render(w, r, http.StatusOK, "overview",
 		s.view(r, "Queues", "overview", "api/overview?minutes="+strconv.Itoa(minutes), d))
 }
@@ -200,6 +207,7 @@ func (s *server) apiOverview(w http.ResponseWriter, r *http.Request) {
 		l.Spark[q.Name+"|done"] = q.SparkDone
 		l.Spark[q.Name+"|fail"] = q.SparkFail
 	}
+	countsLive(l, "*", total(rows))
 	writeJSON(w, http.StatusOK, l)
 }
 

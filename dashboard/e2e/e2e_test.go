@@ -51,8 +51,14 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// confirms answers the tab's confirm() dialogs and counts them.
+type confirms struct {
+	accept atomic.Bool
+	seen   atomic.Int32
+}
+
 // browser starts a headless Chromium for the test and returns a tab.
-func browser(t *testing.T) context.Context {
+func browser(t *testing.T) (context.Context, *confirms) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
@@ -85,17 +91,19 @@ func browser(t *testing.T) context.Context {
 	case <-time.After(60 * time.Second):
 		t.Fatal("Chromium did not start within 60s")
 	}
-	// Accept every confirm() dialog, as a user pressing OK.
+	// Answer confirm() dialogs as a user pressing OK or Cancel.
+	cf := &confirms{}
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
 		for _, err := range dialogs {
 			if err != nil {
 				return
 			}
-			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: cf.accept.Load()})
+			cf.seen.Add(1)
 		}
 	}()
-	return ctx
+	return ctx, cf
 }
 
 // backend is the Redis the test uses: the real server at
@@ -188,7 +196,7 @@ func waitState(t *testing.T, q *hopper.Queue, id string, s hopper.State) {
 // presses Retry, and sees the job complete, all in a real Chromium, with
 // basic auth and cross-origin protection in force.
 func TestRetryFailedJobInBrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx, cf := browser(t)
 	b := newBackend(t, false)
 	q := b.queue(t, "email")
 	var broken atomic.Bool
@@ -256,6 +264,17 @@ func TestRetryFailedJobInBrowser(t *testing.T) {
 	)
 	require.Contains(t, text(`pre.err`), "421 service not available")
 
+	run("press Retry and cancel the confirmation",
+		chromedp.Click(chromedp.CSS(`form[action$="/actions/retry"] button`)))
+	deadline := time.Now().Add(10 * time.Second)
+	for cf.seen.Load() < 1 {
+		require.True(t, time.Now().Before(deadline), "no confirmation dialog")
+		time.Sleep(10 * time.Millisecond)
+	}
+	run("still on the failed job", chromedp.WaitVisible(chromedp.CSS(`#job-state[data-job-state="failed"]`)))
+	waitState(t, q, "welcome-ada", hopper.StateFailed)
+
+	cf.accept.Store(true)
 	run("press Retry (confirming) and see the job complete",
 		chromedp.Click(chromedp.CSS(`form[action$="/actions/retry"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#job-state[data-job-state="completed"]`)),
@@ -265,6 +284,8 @@ func TestRetryFailedJobInBrowser(t *testing.T) {
 	j, err := q.Job(context.Background(), "welcome-ada")
 	require.NoError(t, err)
 	require.Equal(t, 2, j.AttemptsMade)
+
+	require.Equal(t, int32(2), cf.seen.Load(), "each press asked for confirmation")
 
 	if os.Getenv("HOPPER_SCREENSHOTS") != "" {
 		screenshots(t, ctx)
