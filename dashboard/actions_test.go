@@ -92,3 +92,20 @@ func TestScheduleActions(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, e.post("/queues/cron/actions/trigger", url.Values{"key": {"nope"}}).Code)
 	})
 }
+
+func TestDrainDelayed(t *testing.T) {
+	t.Parallel()
+	redistest.Each(t, "dash", func(t *testing.T, b *redistest.Backend) {
+		e := setup(t, b, Options{})
+		q := e.seed()
+		require.Contains(t, e.get("/queues/email?state=delayed"), "Drain waiting and delayed")
+		loc := e.actionOK("/queues/email/actions/drain", url.Values{"state": {"delayed"}, "delayed": {"1"}})
+		require.Contains(t, loc, "done=drained&n=2")
+		require.Contains(t, loc, "state=delayed")
+		c, err := q.Counts(context.Background())
+		require.NoError(t, err)
+		require.Zero(t, c.Waiting)
+		require.Zero(t, c.Delayed)
+		require.Equal(t, int64(1), c.Failed, "failed jobs stay")
+	})
+}

@@ -300,7 +300,7 @@ func TestActions(t *testing.T) {
 		loc = e.actionOK("/queues/email/actions/drain", url.Values{"state": {"waiting"}})
 		require.Contains(t, loc, "done=drained&n=5")
 		require.Zero(t, counts().Waiting)
-		require.Contains(t, e.get("/queues/email?done=drained&n=5"), "5 waiting job(s) deleted")
+		require.Contains(t, e.get("/queues/email?done=drained&n=5"), "5 waiting (or delayed) job(s) deleted")
 
 		// Promote all delayed (a bounded loop of Promote calls).
 		for range 3 {

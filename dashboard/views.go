@@ -162,7 +162,7 @@ var flashes = map[string]string{
 	"retriedall":  "%d job(s) sent back to waiting.",
 	"promotedall": "%d job(s) made ready now.",
 	"cleaned":     "%d job(s) deleted.",
-	"drained":     "%d waiting job(s) deleted.",
+	"drained":     "%d waiting (or delayed) job(s) deleted.",
 	"triggered":   "Schedule triggered: its job was added.",
 	"schedpause":  "Schedule paused.",
 	"schedresume": "Schedule resumed.",
