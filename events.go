@@ -113,6 +113,37 @@ func (q *Queue) ReadEvents(ctx context.Context, cursor string, limit int) ([]Eve
 	return expandEvents(entries), nil
 }
 
+// JobEventsScan is how many of the newest stream entries JobEvents reads.
+const JobEventsScan = 1000
+
+// JobEvents returns the events of job id found among the newest
+// JobEventsScan entries of the queue's event stream, oldest first: the
+// recent history of one job, for a dashboard or a support request. Older
+// events (or all of them, when events are off) are not returned. One round
+// trip, bounded by the scan.
+func (q *Queue) JobEvents(ctx context.Context, id string) ([]Event, error) {
+	if why := keys.CheckJobID(id); why != "" {
+		return nil, invalid("id", id, "%s", why)
+	}
+	entries, err := q.st.RecentEvents(ctx, JobEventsScan)
+	if err != nil {
+		return nil, fmt.Errorf("hopper: queue %s: %w", q.name, err)
+	}
+	var mine []store.EventEntry
+	for i := len(entries) - 1; i >= 0; i-- { // oldest first
+		if hasID(entries[i].Jobs, id) {
+			mine = append(mine, entries[i])
+		}
+	}
+	var out []Event
+	for _, ev := range expandEvents(mine) {
+		if ev.JobID == id {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
 // eventsBlock is how long one blocking read of the event stream waits, so
 // that a follower notices a cancelled ctx within about that time.
 const eventsBlock = 2 * time.Second

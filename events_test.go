@@ -466,3 +466,33 @@ func waitAsync(t *testing.T, q *Queue, xreads *atomic.Int64, id string) chan err
 	waitFor(t, 5*time.Second, "Wait blocks on the event stream", func() bool { return xreads.Load() > before })
 	return errc
 }
+
+func TestJobEvents(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("jobevents", nil)
+		_, err := q.AddBulk(ctx, []NewJob{{Name: "a", Options: &JobOptions{ID: "a"}}, {Name: "b", Options: &JobOptions{ID: "b"}}})
+		require.NoError(t, err)
+		require.NoError(t, q.Remove(ctx, "b", nil))
+		h.worker("jobevents", newRecorder(nil), nil)
+		waitState(t, q, "a", StateCompleted, 5*time.Second)
+		evs, err := q.JobEvents(ctx, "a")
+		require.NoError(t, err)
+		var types []EventType
+		for _, ev := range evs {
+			require.Equal(t, "a", ev.JobID)
+			types = append(types, ev.Type)
+		}
+		require.Equal(t, []EventType{EventAdded, EventActive, EventCompleted}, types)
+		evs, err = q.JobEvents(ctx, "b")
+		require.NoError(t, err)
+		require.Len(t, evs, 2)
+		require.Equal(t, EventRemoved, evs[1].Type)
+		evs, err = q.JobEvents(ctx, "nope")
+		require.NoError(t, err)
+		require.Empty(t, evs)
+		_, err = q.JobEvents(ctx, "bad id")
+		require.ErrorIs(t, err, ErrInvalid)
+	})
+}

@@ -59,10 +59,8 @@ func (s *server) action(w http.ResponseWriter, r *http.Request) {
 	case "retry-all":
 		done = "retriedall"
 		switch state {
-		case hopper.StateDead:
-			n, err = q.DeadLetters().RetryAll(ctx)
-		case hopper.StateFailed:
-			n, err = promoteAll(ctx, q, state)
+		case hopper.StateDead, hopper.StateFailed:
+			n, err = q.RetryAll(ctx, state)
 		default:
 			err = errUsage("Retry all takes failed or dead jobs.")
 		}
@@ -72,7 +70,11 @@ func (s *server) action(w http.ResponseWriter, r *http.Request) {
 			err = errUsage("Promote all takes delayed or failed jobs.")
 			break
 		}
-		n, err = promoteAll(ctx, q, state)
+		if state == hopper.StateFailed {
+			n, err = q.RetryAll(ctx, state)
+		} else {
+			n, err = promoteAll(ctx, q, state)
+		}
 	case "clean":
 		done = "cleaned"
 		var older time.Duration
@@ -130,26 +132,26 @@ func (s *server) back(f url.Values, queue, id string, state hopper.State, done s
 	return queuePath(queue) + "?" + v.Encode()
 }
 
-// retry runs a failed or dead job again now: a dead job leaves the
-// dead-letter queue with its attempts reset (DeadLetterQueue.Retry); a
-// failed job, which awaits its retry, is promoted (Queue.Promote).
+// retry runs a failed, dead or delayed job again now: Queue.Retry resets a
+// dead job's attempts and lets a failed job skip the rest of its backoff; a
+// delayed job is promoted.
 func retry(ctx context.Context, q *hopper.Queue, id string) error {
 	j, err := q.Job(ctx, id)
 	if err != nil {
 		return err
 	}
 	switch j.State {
-	case hopper.StateDead:
-		return q.DeadLetters().Retry(ctx, id)
-	case hopper.StateFailed, hopper.StateDelayed:
+	case hopper.StateDead, hopper.StateFailed:
+		return q.Retry(ctx, id)
+	case hopper.StateDelayed:
 		return q.Promote(ctx, id)
 	}
 	return errUsage(fmt.Sprintf("Only failed, delayed or dead jobs can be retried; this one is %s.", j.State))
 }
 
-// promoteAll promotes up to MaxPromoteAll jobs of state, a page at a time,
-// soonest due first. hopper has no bulk promote yet, so it is one Promote
-// call per job.
+// promoteAll promotes up to MaxPromoteAll delayed jobs, a page at a time,
+// soonest due first: one Promote call per job (failed jobs go through the
+// batched Queue.RetryAll instead).
 func promoteAll(ctx context.Context, q *hopper.Queue, state hopper.State) (int64, error) {
 	var moved int64
 	for tried := 0; tried < MaxPromoteAll; {

@@ -135,6 +135,9 @@ func (e *env) seed() *hopper.Queue {
 	q := e.queue("email")
 	mux := hopper.NewMux()
 	mux.HandleFunc("ok", func(ctx context.Context, j *hopper.Job) error {
+		if err := j.Log(ctx, "connecting to <smtp.example.com>"); err != nil {
+			return err
+		}
 		j.SetResult([]byte(`{"sent":true}`))
 		return nil
 	})

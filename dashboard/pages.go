@@ -504,6 +504,8 @@ type jobData struct {
 	Backoff  string
 	Timeline []event
 	Duration string
+	Events   []hopper.Event // the job's recent events (Queue.JobEvents)
+	MaxLogs  int
 }
 
 func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
@@ -519,7 +521,11 @@ func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	d := jobData{Job: j, Payload: pretty(j.Payload), Result: pretty(j.Result), Progress: pretty(j.Progress),
-		Backoff: backoffText(j, now), Timeline: timeline(j, now)}
+		Backoff: backoffText(j, now), Timeline: timeline(j, now), MaxLogs: hopper.MaxLogEntries}
+	if d.Events, err = q.JobEvents(r.Context(), j.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for k, v := range j.Metadata {
 		d.Metadata = append(d.Metadata, kv{k, v})
 	}

@@ -785,6 +785,20 @@ func (s *Store) RangeEvents(ctx context.Context, start, end string, count int64)
 	return out, nil
 }
 
+// RecentEvents returns up to count of the newest stream entries, newest
+// first.
+func (s *Store) RecentEvents(ctx context.Context, count int64) ([]EventEntry, error) {
+	res, err := s.c.XRevRangeN(ctx, s.keys.Key(keys.Events), "+", "-", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	out := make([]EventEntry, len(res))
+	for i, m := range res {
+		out[i] = eventEntry(m)
+	}
+	return out, nil
+}
+
 // LastEventID returns the id of the stream's newest entry, or "0-0" when
 // the stream is empty or absent.
 func (s *Store) LastEventID(ctx context.Context) (string, error) {
