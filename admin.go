@@ -222,6 +222,31 @@ func (q *Queue) RetryAll(ctx context.Context, state State) (int64, error) {
 	return total, nil
 }
 
+// PromoteAll makes every job that was delayed when the call started ready
+// now, soonest due first, in script calls of at most 500 jobs, and returns
+// how many moved. Snoozed jobs (RetryAfter) are delayed jobs too.
+func (q *Queue) PromoteAll(ctx context.Context) (int64, error) {
+	target, err := q.st.Card(ctx, keys.Delayed)
+	if err != nil {
+		return 0, fmt.Errorf("hopper: promote delayed jobs of %s: %w", q.name, err)
+	}
+	var total int64
+	for total < target {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("hopper: promote delayed jobs of %s: %w", q.name, err)
+		}
+		n, left, err := q.st.PromoteDelayed(ctx, int(min(int64(adminBatch), target-total)))
+		if err != nil {
+			return total, fmt.Errorf("hopper: promote delayed jobs of %s: %w", q.name, err)
+		}
+		total += n
+		if n == 0 || left == 0 {
+			break
+		}
+	}
+	return total, nil
+}
+
 // ObliterateOptions are the options of Queue.Obliterate.
 type ObliterateOptions struct {
 	// Force deletes the queue even while jobs are active: their workers'

@@ -318,3 +318,35 @@ func TestObliterate(t *testing.T) {
 		require.Len(t, names, 2)
 	})
 }
+
+func TestPromoteAll(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("promoteall", nil)
+		for i := range adminBatch + 5 {
+			_, err := q.Add(ctx, "x", nil, &JobOptions{ID: fmt.Sprint("d", i), Delay: time.Duration(i+1) * time.Minute})
+			require.NoError(t, err)
+		}
+		_, err := q.Add(ctx, "x", nil, &JobOptions{ID: "ready"})
+		require.NoError(t, err)
+		n, err := q.PromoteAll(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, adminBatch+5, n)
+		c, err := q.Counts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Counts{Waiting: adminBatch + 6}, c)
+		// FIFO after the job that was already waiting, soonest due first.
+		r, err := q.st.Fetch(ctx, 0, 3, 60000)
+		require.NoError(t, err)
+		require.Equal(t, "ready", r.Jobs[0].ID)
+		require.Equal(t, "d0", r.Jobs[1].ID)
+		require.Equal(t, "d1", r.Jobs[2].ID)
+		evs, err := q.JobEvents(ctx, "d3")
+		require.NoError(t, err)
+		require.Equal(t, EventWaiting, evs[len(evs)-1].Type)
+		n, err = q.PromoteAll(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	})
+}

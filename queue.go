@@ -105,6 +105,17 @@ func (c *QueueConfig) withDefaults() (QueueConfig, error) {
 	return out, nil
 }
 
+// ensureRegistered records the queue in its prefix's registry (ListQueues)
+// once per Queue value: one more round trip on its first add or schedule.
+// Best effort: a failure is retried on the next call.
+func (q *Queue) ensureRegistered(ctx context.Context) {
+	if !q.registered.Load() {
+		if err := register(ctx, q.st.Client(), q.cfg.Prefix, q.name); err == nil {
+			q.registered.Store(true)
+		}
+	}
+}
+
 // Queue is the producer and admin handle of one named queue: it adds jobs
 // and inspects and steers them. It holds no connection of its own and needs
 // no closing. A Queue is safe for concurrent use.
@@ -248,12 +259,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	if err != nil {
 		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, err)
 	}
-	if !q.registered.Load() {
-		// Once per Queue value: one more round trip on its first add.
-		if err := register(ctx, q.st.Client(), q.cfg.Prefix, q.name); err == nil {
-			q.registered.Store(true)
-		}
-	}
+	q.ensureRegistered(ctx)
 	out := make([]*Job, len(jobs))
 	for i := range resolved {
 		k, dupInBatch := sendIdx[i], false

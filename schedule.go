@@ -199,6 +199,7 @@ func (q *Queue) UpsertSchedule(ctx context.Context, key, spec, jobName string, p
 		if err != nil {
 			return nil, fmt.Errorf("hopper: encode schedule %s: %w", key, err)
 		}
+		q.ensureRegistered(ctx)
 		code, err := q.st.SetSchedule(ctx, key, string(b), next, expect)
 		if err != nil {
 			return nil, fmt.Errorf("hopper: upsert schedule %s: %w", key, err)
@@ -330,7 +331,8 @@ func (q *Queue) setPaused(ctx context.Context, key string, paused bool) error {
 }
 
 // TriggerSchedule enqueues one job of schedule key now, outside its ticks
-// (its ID is "<key>@manual-<ms>"). The schedule's ticks are unaffected.
+// (its ID is "<key>@manual-<ms>"). The schedule's ticks are unaffected, and
+// so are its LastRun and Runs, which count ticks.
 func (q *Queue) TriggerSchedule(ctx context.Context, key string) (*Job, error) {
 	recs, err := q.st.ScheduleDefs(ctx, []string{key}, 1)
 	if err != nil {

@@ -375,3 +375,16 @@ func TestUniqueWindow(t *testing.T) {
 		require.Zero(t, n)
 	})
 }
+
+func TestUpsertScheduleRegistersQueue(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("onlyschedules", nil)
+		_, err := q.UpsertSchedule(ctx, "nightly", "0 3 * * *", "report", nil, nil)
+		require.NoError(t, err)
+		names, err := ListQueues(ctx, h.client, h.prefix)
+		require.NoError(t, err)
+		require.Equal(t, []string{"onlyschedules"}, names, "a queue with only a schedule is listed")
+	})
+}

@@ -73,7 +73,7 @@ func (s *server) action(w http.ResponseWriter, r *http.Request) {
 		if state == hopper.StateFailed {
 			n, err = q.RetryAll(ctx, state)
 		} else {
-			n, err = promoteAll(ctx, q, state)
+			n, err = q.PromoteAll(ctx)
 		}
 	case "clean":
 		done = "cleaned"
@@ -147,30 +147,6 @@ func retry(ctx context.Context, q *hopper.Queue, id string) error {
 		return q.Promote(ctx, id)
 	}
 	return errUsage(fmt.Sprintf("Only failed, delayed or dead jobs can be retried; this one is %s.", j.State))
-}
-
-// promoteAll promotes up to MaxPromoteAll delayed jobs, a page at a time,
-// soonest due first: one Promote call per job (failed jobs go through the
-// batched Queue.RetryAll instead).
-func promoteAll(ctx context.Context, q *hopper.Queue, state hopper.State) (int64, error) {
-	var moved int64
-	for tried := 0; tried < MaxPromoteAll; {
-		jobs, err := q.Jobs(ctx, state, 0, min(100, MaxPromoteAll-tried))
-		if err != nil || len(jobs) == 0 {
-			return moved, err
-		}
-		for _, j := range jobs {
-			tried++
-			switch err := q.Promote(ctx, j.ID); {
-			case err == nil:
-				moved++
-			case errors.Is(err, hopper.ErrJobNotFound): // it moved meanwhile
-			default:
-				return moved, err
-			}
-		}
-	}
-	return moved, nil
 }
 
 // cleanAge parses the "older than" field of a clean action: "" is any age,

@@ -38,10 +38,6 @@ const (
 	MaxPayloadShown = 256 << 10
 	// MaxQueues bounds the queues the overview reads and shows.
 	MaxQueues = 500
-	// MaxPromoteAll bounds the jobs one "promote all" of delayed jobs moves
-	// (one Promote call each; failed and dead jobs go through the batched
-	// Queue.RetryAll, with no such bound).
-	MaxPromoteAll = 1000
 )
 
 // Options configures the dashboard handler. A nil *Options is refused:

@@ -175,7 +175,7 @@ var (
 	Counts   = load("counts")
 	Remove   = load("remove")
 	Pause    = load("pause")
-	DLQRetry = load("dlq_retry")
+	Requeue  = load("requeue")
 	Clean    = load("clean")
 	SchedSet = load("sched_set")
 	SchedDel = load("sched_remove")
@@ -187,7 +187,7 @@ var (
 
 // All lists every script.
 var All = []*Script{Add, Fetch, Complete, Retry, Dead, Release, Extend, Progress,
-	Promote, Recover, Get, Counts, Remove, Pause, DLQRetry, Clean, SchedSet, SchedDel, SchedRun, Drain, Log, Oblit}
+	Promote, Recover, Get, Counts, Remove, Pause, Requeue, Clean, SchedSet, SchedDel, SchedRun, Drain, Log, Oblit}
 
 // Own returns the script's own source, without the linked helpers.
 func (s *Script) Own() string {

@@ -450,6 +450,12 @@ func (s *Store) RetryFailed(ctx context.Context, id string, limit int) (moved, l
 	return s.retrySet(ctx, id, limit, "failed")
 }
 
+// PromoteDelayed makes up to limit of the soonest due delayed jobs ready
+// now; it returns how many moved and how many delayed jobs are left.
+func (s *Store) PromoteDelayed(ctx context.Context, limit int) (moved, left int64, err error) {
+	return s.retrySet(ctx, "", limit, "delayed")
+}
+
 // Obliterate deletes every key of the queue unless jobs are active and not
 // force; it returns the number of active jobs it found.
 func (s *Store) Obliterate(ctx context.Context, force bool) (int64, error) {
@@ -461,7 +467,7 @@ func (s *Store) Obliterate(ctx context.Context, force bool) (int64, error) {
 }
 
 func (s *Store) retrySet(ctx context.Context, id string, limit int, set string) (moved, left int64, err error) {
-	v, err := s.run(ctx, scripts.DLQRetry, id, limit, set)
+	v, err := s.run(ctx, scripts.Requeue, id, limit, set)
 	if err != nil {
 		return 0, 0, err
 	}
