@@ -167,7 +167,7 @@ const eventsBlock = 2 * time.Second
 //	}
 func (q *Queue) Events(ctx context.Context, from string) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
-		after := from
+		var after string
 		if from == "" || from == "$" {
 			last, err := q.st.LastEventID(ctx)
 			if err != nil {

@@ -1074,17 +1074,15 @@ func (w *Worker) maintenanceLoop() {
 	defer pass.Stop()
 	due := time.NewTimer(time.Hour)
 	defer due.Stop()
-	interval := w.cfg.PollInterval
 	quiet := w.maintain()
 	for {
 		// Quiet queues (nothing leased, ready or moved anywhere) need no
 		// recovery: the interval stretches to quietFactor PollIntervals. Due
 		// jobs and schedule ticks keep their own timer below, and new work
 		// wakes the blocking reader, not this loop.
+		interval := w.cfg.PollInterval
 		if quiet && w.idle.Load() {
 			interval = quietFactor * w.cfg.PollInterval
-		} else {
-			interval = w.cfg.PollInterval
 		}
 		nextPass := time.Now().Add(interval)
 	wait:
