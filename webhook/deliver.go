@@ -114,6 +114,9 @@ func (d *Dispatcher) deliver(ctx context.Context, job *hopper.Job) error {
 		case errors.Is(rctx.Err(), context.DeadlineExceeded):
 			return fmt.Errorf("webhook: endpoint %s (%s) did not answer within its timeout of %s", e.ID, redacted, e.timeout())
 		}
+		if errors.Is(err, ErrBlockedAddress) { // PublicOnlyClient: a retry cannot change where the URL points
+			return hopper.Permanent(fmt.Errorf("webhook: endpoint %s: %w", e.ID, err))
+		}
 		return fmt.Errorf("webhook: endpoint %s: %w", e.ID, err) // *url.Error, password already stripped
 	}
 	excerpt := readExcerpt(resp.Body)

@@ -93,6 +93,21 @@
 // error. Deliveries are not ordered: each endpoint gets each event as soon as
 // its own job runs.
 //
+// # Security: customer-registered URLs
+//
+// When your customers register endpoint URLs, a URL can point at your own
+// network — an internal admin service, a database's HTTP port, or a cloud
+// metadata endpoint such as 169.254.169.254 that hands out credentials —
+// and every delivery would make your workers request it (server-side
+// request forgery). Refuse such addresses: set Config.Client to
+// PublicOnlyClient(), which checks the IP each connection actually dials
+// (so DNS tricks cannot bypass it) and refuses loopback, private,
+// link-local, multicast and reserved ranges; deliveries it refuses are
+// dead-lettered with ErrBlockedAddress. Also validate URLs when endpoints
+// are registered (https only, no credentials), and keep the default refusal
+// of redirects. The default client allows every address, because endpoints
+// configured by you (and tests) often live on private networks.
+//
 // Endpoints are looked up again by ID when a delivery runs, so URL and secret
 // changes apply to queued deliveries, and deliveries to an endpoint disabled
 // or deleted meanwhile complete without a request (their Result says why).
