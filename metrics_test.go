@@ -169,3 +169,40 @@ func TestObserver(t *testing.T) {
 		require.Equal(t, map[State]int{StateCompleted: 1, StateFailed: 1, StateDead: 1}, states)
 	})
 }
+
+// Found by the chaos suite (a frozen worker): when a job's lease is lost
+// while its handler runs, the observer was told of the start but never of
+// the end, so an "active jobs" gauge fed by it leaked. It now gets an
+// unrecorded outcome.
+func TestObserverSeesLostLeases(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("obslost", nil)
+		obs := &testObserver{}
+		cfg := *fastWorkerConfig()
+		cfg.Observer = obs
+		running := make(chan struct{}, 1)
+		h.worker("obslost", HandlerFunc(func(ctx context.Context, job *Job) error {
+			running <- struct{}{}
+			<-ctx.Done() // cancelled when the job is removed under it
+			return ctx.Err()
+		}), &cfg)
+		j, err := q.Add(ctx, "x", nil, nil)
+		require.NoError(t, err)
+		<-running
+		require.NoError(t, q.Remove(ctx, j.ID, &RemoveOptions{Force: true}))
+		waitFor(t, 10*time.Second, "the observer sees the attempt end", func() bool {
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			return len(obs.outcomes) == 1
+		})
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		require.Equal(t, 1, obs.started)
+		out := obs.outcomes[0]
+		require.False(t, out.Recorded)
+		require.Equal(t, StateActive, out.State)
+		require.Error(t, out.Err)
+	})
+}

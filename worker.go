@@ -657,13 +657,19 @@ func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 		return w.finish(ctx, r, err)
 	case <-tctx.Done():
 		cause := context.Cause(tctx)
-		if errors.Is(cause, ErrJobTimeout) {
+		timedOut := errors.Is(cause, ErrJobTimeout)
+		if timedOut {
 			// Fail the attempt now: a handler that ignores its ctx must not hold
 			// the job hostage, and can no longer complete it.
 			w.finish(ctx, r, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
 		}
 		start := time.Now()
 		err := <-done
+		if !timedOut {
+			// The lease was lost (or handed back at shutdown) while the handler
+			// ran: tell the observer the attempt ended, unrecorded.
+			w.observeUnrecorded(ctx, r, err)
+		}
 		level := slog.LevelDebug
 		if time.Since(start) > time.Second {
 			level = slog.LevelWarn // it ignored its ctx and held a slot meanwhile
@@ -688,7 +694,9 @@ func (w *Worker) call(ctx context.Context, job *Job) (err error) {
 // and returns the next job claimed together with a completion, if any.
 func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *claimedJob) {
 	if !r.state.CompareAndSwap(jobRunning, jobAcking) {
-		return nil // lease lost or released meanwhile: nothing may be written
+		// Lease lost or released meanwhile: nothing may be written.
+		w.observeUnrecorded(ctx, r, herr)
+		return nil
 	}
 	defer r.state.Store(jobDone)
 	job, q := r.job, r.q
@@ -787,11 +795,26 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *c
 			w.runHook(q.name, job.ID, hook)
 		}
 	}
-	if o := w.cfg.Observer; o != nil {
+	if o := w.cfg.Observer; o != nil && !r.started.IsZero() {
 		out := Outcome{State: job.State, Duration: time.Since(r.started), Err: herr, Recorded: err == nil && status != store.LeaseLost}
 		w.runHook(q.name, job.ID, func() { o.JobFinished(ctx, job, out) })
 	}
 	return next
+}
+
+// observeUnrecorded tells the Observer that an attempt ended without its
+// outcome being written, because the job's lease was lost (or the job was
+// handed back at shutdown) before the handler returned.
+func (w *Worker) observeUnrecorded(ctx context.Context, r *runningJob, herr error) {
+	o := w.cfg.Observer
+	if o == nil || r.started.IsZero() {
+		return
+	}
+	if herr == nil {
+		herr = ErrLeaseLost
+	}
+	out := Outcome{State: StateActive, Duration: time.Since(r.started), Err: herr, Recorded: false}
+	w.runHook(r.q.name, r.job.ID, func() { o.JobFinished(ctx, r.job, out) })
 }
 
 func (w *Worker) runHook(queue, id string, hook func()) {

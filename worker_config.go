@@ -165,8 +165,9 @@ func (c *WorkerConfig) withDefaults() (WorkerConfig, error) {
 type JobObserver interface {
 	// JobStarted is called just before the handler.
 	JobStarted(ctx context.Context, job *Job)
-	// JobFinished is called after the attempt's outcome was written (or
-	// could not be), with job.State the state it left the job in.
+	// JobFinished is called once for every JobStarted, after the attempt's
+	// outcome was written (or could not be), with job.State the state it
+	// left the job in.
 	JobFinished(ctx context.Context, job *Job, outcome Outcome)
 }
 
@@ -181,7 +182,11 @@ type Outcome struct {
 	// Err is the handler's error (nil on success), or the timeout.
 	Err error
 	// Recorded is false when the outcome could not be written: the lease was
-	// lost (the job was recovered and may run again) or Redis failed.
+	// lost (the job was recovered and may run again), the job was handed back
+	// at shutdown, or Redis failed. When the lease was lost or the job handed
+	// back before the handler returned, State is StateActive (the worker no
+	// longer knows the job's state) and Err the handler's error, or
+	// ErrLeaseLost if it returned nil.
 	Recorded bool
 }
 

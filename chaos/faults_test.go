@@ -1,0 +1,217 @@
+//go:build chaos
+
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hopperq/hopper"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	lease = 2 * time.Second
+	poll  = time.Second
+)
+
+// env is one fault test's Redis, queue and history file.
+type env struct {
+	t       *testing.T
+	redis   *redisProc
+	client  *redis.Client
+	q       *hopper.Queue
+	prefix  string
+	history string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	r := startRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	e := &env{t: t, redis: r, client: c, prefix: newPrefix(t.Name()), history: filepath.Join(t.TempDir(), "history.jsonl")}
+	var err error
+	e.q, err = hopper.NewQueue(c, "work", &hopper.QueueConfig{Prefix: e.prefix,
+		KeepCompleted: &hopper.Retention{Count: 1_000_000}})
+	require.NoError(t, err)
+	return e
+}
+
+func (e *env) spec(name string, concurrency int) workerSpec {
+	return workerSpec{Addr: e.redis.addr(), Prefix: e.prefix, Queue: "work", Concurrency: concurrency,
+		Lease: lease, Poll: poll, Shutdown: 10 * time.Second, History: e.history, Name: name}
+}
+
+// add enqueues n jobs whose handlers sleep ms(i) milliseconds and returns
+// the IDs whose Add returned nil.
+func (e *env) add(n int, ms func(i int) int) []string {
+	e.t.Helper()
+	ids := make([]string, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("j%04d", i)
+		_, err := e.q.Add(context.Background(), "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, ms(i))), &hopper.JobOptions{ID: id})
+		require.NoError(e.t, err)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// allTerminal reports whether every job is completed or dead.
+func (e *env) allTerminal(n int) bool {
+	c, err := e.q.Counts(context.Background())
+	require.NoError(e.t, err)
+	return c.Completed+c.Dead == int64(n)
+}
+
+// 1. SIGKILL a random worker of 4 every 2 s while 1,000 jobs of 0–500 ms run;
+// restart it. Orphans are re-delivered within lease + poll interval + slack.
+func TestKillWorkers(t *testing.T) {
+	e := newEnv(t)
+	const n = 1000
+	added := e.add(n, func(int) int { return rand.IntN(500) })
+	workers := make([]*worker, 4)
+	for i := range workers {
+		workers[i] = startWorker(t, e.spec(fmt.Sprint("w", i), 5))
+	}
+	type kill struct {
+		pid int
+		at  time.Time
+	}
+	var kills []kill
+	deadline := time.Now().Add(90 * time.Second)
+	for !e.allTerminal(n) {
+		require.True(t, time.Now().Before(deadline), "jobs did not all finish")
+		time.Sleep(2 * time.Second)
+		if len(kills) >= 8 || e.allTerminal(n) {
+			continue
+		}
+		i := rand.IntN(len(workers))
+		kills = append(kills, kill{workers[i].cmd.Process.Pid, time.Now()})
+		workers[i].signal(syscall.SIGKILL)
+		<-workers[i].done
+		workers[i] = startWorker(t, e.spec(fmt.Sprint("w", i, "-", len(kills)), 5))
+	}
+	faults := map[int]time.Time{}
+	for _, k := range kills {
+		faults[k.pid] = k.at
+	}
+	o := collect(t, e.q, added, e.history, faults)
+	require.Empty(t, check(o))
+
+	// Re-delivery time of each orphan: from the kill of the process running
+	// it to the job's next start.
+	killedAt := map[int]time.Time{}
+	for _, k := range kills {
+		killedAt[k.pid] = k.at
+	}
+	ended := map[string]map[int]bool{} // job -> pids that finished an attempt of it
+	for _, l := range o.ends {
+		if ended[l.Job] == nil {
+			ended[l.Job] = map[int]bool{}
+		}
+		ended[l.Job][l.PID] = true
+	}
+	var worst time.Duration
+	orphans := 0
+	for i, s := range o.starts {
+		at, killed := killedAt[s.PID]
+		if !killed || ended[s.Job][s.PID] {
+			continue
+		}
+		for _, next := range o.starts[i+1:] {
+			if next.Job == s.Job {
+				orphans++
+				worst = max(worst, next.Started.Sub(at))
+				break
+			}
+		}
+	}
+	t.Logf("%d kills, %d orphaned attempts re-delivered, worst re-delivery %s after the kill (lease %s, poll %s)",
+		len(kills), orphans, worst.Round(time.Millisecond), lease, poll)
+	require.NotEmpty(t, kills)
+	require.LessOrEqual(t, worst, lease+poll+2*time.Second, "orphans come back within lease + poll + slack")
+}
+
+// 2. SIGSTOP the worker running a job for 3× the lease, then SIGCONT: the
+// job ran elsewhere, the zombie's late outcome is refused, exactly one
+// completion is recorded.
+func TestStoppedWorkerIsFenced(t *testing.T) {
+	e := newEnv(t)
+	added := e.add(1, func(int) int { return 1500 })
+	a := startWorker(t, e.spec("a", 1))
+	waitFor(t, 10*time.Second, "worker a starts the job", func() bool {
+		starts, _ := readHistory(t, e.history)
+		return len(starts) == 1
+	})
+	a.signal(syscall.SIGSTOP)
+	stopped := time.Now()
+	startWorker(t, e.spec("b", 1))
+	waitFor(t, 3*lease+5*time.Second, "worker b completes the job", func() bool { return e.allTerminal(1) })
+	t.Logf("the job completed elsewhere %s after its worker froze", time.Since(stopped).Round(time.Millisecond))
+	time.Sleep(max(0, 3*lease-time.Since(stopped))) // keep a frozen for 3× the lease, as the scenario asks
+	a.signal(syscall.SIGCONT)
+	waitFor(t, 10*time.Second, "the zombie's attempt ends", func() bool {
+		_, ends := readHistory(t, e.history)
+		return len(ends) == 2
+	})
+	o := collect(t, e.q, added, e.history, map[int]time.Time{a.cmd.Process.Pid: stopped})
+	require.Empty(t, check(o))
+	for _, l := range o.ends {
+		if l.Worker == "a" {
+			require.False(t, l.Recorded, "the zombie's outcome is refused (lease lost)")
+		} else {
+			require.True(t, l.Recorded)
+			require.Equal(t, "completed", l.State)
+		}
+	}
+	j := o.finals[added[0]]
+	require.Equal(t, 1, j.Stalls)
+	require.Equal(t, 1, j.AttemptsMade, "the stall spent no attempt")
+}
+
+// 16. SIGTERM with a 1 s shutdown budget while jobs need 5 s: no fetch after
+// the signal, unfinished jobs back to waiting without spending an attempt,
+// the process gone within the budget + 0.5 s.
+func TestShutdownBudget(t *testing.T) {
+	e := newEnv(t)
+	added := e.add(5, func(int) int { return 5000 })
+	spec := e.spec("a", 2)
+	spec.Shutdown = time.Second
+	a := startWorker(t, spec)
+	waitFor(t, 10*time.Second, "two jobs start", func() bool {
+		starts, _ := readHistory(t, e.history)
+		return len(starts) == 2
+	})
+	a.signal(syscall.SIGTERM)
+	sent := time.Now()
+	select {
+	case <-a.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not exit")
+	}
+	took := time.Since(sent)
+	t.Logf("exited %s after SIGTERM (budget 1s)", took.Round(time.Millisecond))
+	require.Less(t, took, 1500*time.Millisecond)
+	starts, _ := readHistory(t, e.history)
+	require.Len(t, starts, 2, "no fetch after the signal")
+	c, err := e.q.Counts(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, hopper.Counts{Waiting: 5}, c, "the two running jobs are back, the others untouched")
+	for _, s := range starts {
+		j, err := e.q.Job(context.Background(), s.Job)
+		require.NoError(t, err)
+		require.Zero(t, j.AttemptsMade, "no attempt spent")
+		require.Zero(t, j.Stalls, "handed back, not stalled")
+	}
+	// A new worker finishes everything (5 s jobs, concurrency 5).
+	startWorker(t, e.spec("b", 5))
+	waitFor(t, 20*time.Second, "all done", func() bool { return e.allTerminal(5) })
+	require.Empty(t, check(collect(t, e.q, added, e.history, map[int]time.Time{a.cmd.Process.Pid: sent})))
+}
