@@ -3,7 +3,10 @@ package hopper
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Sentinel errors. Errors returned by hopper wrap one of these (or are one of
@@ -30,6 +33,11 @@ var (
 	// ErrJobTimeout is the context cause a handler sees when its job's
 	// Timeout elapses, and the error recorded for that attempt.
 	ErrJobTimeout = errors.New("hopper: job timed out")
+
+	// ErrRedisOOM is wrapped (beside Redis' own error) when Redis refused a
+	// write because it reached maxmemory under the noeviction policy.
+	// Nothing was written.
+	ErrRedisOOM = errors.New("hopper: Redis is out of memory (maxmemory reached)")
 
 	// ErrJobStalled is wrapped by the error OnDead receives for a job
 	// dead-lettered because its lease expired more than MaxStalls times.
@@ -133,4 +141,14 @@ func (e *PanicError) Error() string { return fmt.Sprintf("hopper: handler panick
 
 func errPayload(size, limit int) error {
 	return fmt.Errorf("%w: %d bytes, the limit is %d (QueueConfig.MaxPayloadBytes)", ErrPayloadTooLarge, size, limit)
+}
+
+// redisError marks errors Redis answered that callers may want to tell
+// apart: OOM (maxmemory reached) wraps ErrRedisOOM as well as the original.
+func redisError(err error) error {
+	var re redis.Error
+	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "OOM ") {
+		return fmt.Errorf("%w: %w", ErrRedisOOM, err)
+	}
+	return err
 }

@@ -257,7 +257,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	}
 	res, err := q.submit(ctx, send)
 	if err != nil {
-		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, err)
+		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, redisError(err))
 	}
 	q.ensureRegistered(ctx)
 	out := make([]*Job, len(jobs))
