@@ -27,9 +27,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
-	"github.com/redis/go-redis/v9"
+	"github.com/hopperq/hopper/internal/exampleredis"
 )
 
 func main() {
@@ -47,25 +46,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cleanup:", err)
 		os.Exit(1)
 	}
-}
-
-// connect returns a client for redisURL, or for an embedded miniredis when
-// it is empty, and a function that releases both.
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
 
 // Store is the part of the app's database the cleanup needs. Each delete
@@ -148,7 +128,7 @@ func deleteOldFiles(ctx context.Context, dir string, cutoff time.Time) (int, err
 }
 
 func run(ctx context.Context, out io.Writer, redisURL, prefix string, st Store, uploads string) error {
-	rdb, closeRedis, err := connect(redisURL)
+	rdb, closeRedis, err := exampleredis.Connect(redisURL)
 	if err != nil {
 		return err
 	}

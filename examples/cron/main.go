@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
-	"github.com/redis/go-redis/v9"
+	"github.com/hopperq/hopper/internal/exampleredis"
 )
 
 func main() {
@@ -31,27 +30,8 @@ func main() {
 	}
 }
 
-// connect returns a client for redisURL, or for an embedded miniredis when
-// it is empty, and a function that releases both.
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
-}
-
 func run(ctx context.Context, out io.Writer, redisURL, prefix string) error {
-	rdb, closeRedis, err := connect(redisURL)
+	rdb, closeRedis, err := exampleredis.Connect(redisURL)
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
-	"github.com/redis/go-redis/v9"
+	"github.com/hopperq/hopper/internal/exampleredis"
 )
 
 func main() {
@@ -29,25 +28,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dlq:", err)
 		os.Exit(1)
 	}
-}
-
-// connect returns a client for redisURL, or for an embedded miniredis when
-// it is empty, and a function that releases both.
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
 
 // invoices is the fake billing API: invoice 2's customer has no card on
@@ -70,7 +50,7 @@ func (b *invoices) charge(id string) error {
 }
 
 func run(ctx context.Context, out io.Writer, redisURL, prefix string) error {
-	rdb, closeRedis, err := connect(redisURL)
+	rdb, closeRedis, err := exampleredis.Connect(redisURL)
 	if err != nil {
 		return err
 	}

@@ -25,9 +25,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
-	"github.com/redis/go-redis/v9"
+	"github.com/hopperq/hopper/internal/exampleredis"
 )
 
 func main() {
@@ -37,25 +36,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "email:", err)
 		os.Exit(1)
 	}
-}
-
-// connect returns a client for redisURL, or for an embedded miniredis when
-// it is empty, and a function that releases both.
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
 
 // timing holds the retry delays: the real ones, or short ones for tests.
@@ -102,7 +82,7 @@ func (s *flakySender) Send(ctx context.Context, e Email) error {
 }
 
 func run(ctx context.Context, out io.Writer, redisURL, prefix string, tm timing) error {
-	rdb, closeRedis, err := connect(redisURL)
+	rdb, closeRedis, err := exampleredis.Connect(redisURL)
 	if err != nil {
 		return err
 	}

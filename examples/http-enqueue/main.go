@@ -30,9 +30,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
-	"github.com/redis/go-redis/v9"
+	"github.com/hopperq/hopper/internal/exampleredis"
 )
 
 func main() {
@@ -46,25 +45,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "http-enqueue:", err)
 		os.Exit(1)
 	}
-}
-
-// connect returns a client for redisURL, or for an embedded miniredis when
-// it is empty, and a function that releases both.
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
 
 // SendEmail is the request body and the job payload.
@@ -165,7 +145,7 @@ func sendEmail(ctx context.Context, job *hopper.Job, e SendEmail) error {
 }
 
 func run(ctx context.Context, out io.Writer, redisURL, prefix, addr string) error {
-	rdb, closeRedis, err := connect(redisURL)
+	rdb, closeRedis, err := exampleredis.Connect(redisURL)
 	if err != nil {
 		return err
 	}

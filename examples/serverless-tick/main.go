@@ -31,8 +31,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
+	"github.com/hopperq/hopper/internal/exampleredis"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -44,7 +44,7 @@ func main() {
 	if secret == "" {
 		secret = "dev-secret-change-me-0123456789" // a demo default; set CRON_SECRET in production
 	}
-	rdb, closeRedis, err := connect(os.Getenv("REDIS_URL"))
+	rdb, closeRedis, err := exampleredis.Connect(os.Getenv("REDIS_URL"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "serverless-tick:", err)
 		os.Exit(1)
@@ -68,23 +68,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "serverless-tick:", err)
 		os.Exit(1)
 	}
-}
-
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
 
 type app struct {

@@ -23,10 +23,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hopperq/hopper"
+	"github.com/hopperq/hopper/internal/exampleredis"
 	"github.com/hopperq/hopper/webhook"
-	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -36,25 +35,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "webhooks:", err)
 		os.Exit(1)
 	}
-}
-
-// connect returns a client for redisURL, or for an embedded miniredis when
-// it is empty, and a function that releases both.
-func connect(redisURL string) (redis.UniversalClient, func(), error) {
-	if redisURL != "" {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := redis.NewClient(opt)
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
 
 // delivery is what a receiver got, after verifying it.
@@ -82,7 +62,7 @@ func startReceiver(name, secret string, got chan<- delivery) *httptest.Server {
 }
 
 func run(ctx context.Context, out io.Writer, redisURL, prefix string) error {
-	rdb, closeRedis, err := connect(redisURL)
+	rdb, closeRedis, err := exampleredis.Connect(redisURL)
 	if err != nil {
 		return err
 	}
