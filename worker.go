@@ -631,7 +631,7 @@ func (w *Worker) runJob(q *workerQueue, c store.Claimed, sent time.Time) *claime
 		w.mu.Unlock()
 	}()
 	if err != nil {
-		w.finish(ctx, r, Permanent(err))
+		w.finish(ctx, r, r.job, Permanent(err))
 		return nil
 	}
 	return w.process(ctx, r)
@@ -654,14 +654,17 @@ func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 		if err != nil && errors.Is(context.Cause(tctx), ErrJobTimeout) && !errors.Is(err, ErrJobTimeout) {
 			err = fmt.Errorf("%w after %s: %w", ErrJobTimeout, job.Timeout, err)
 		}
-		return w.finish(ctx, r, err)
+		return w.finish(ctx, r, r.job, err)
 	case <-tctx.Done():
 		cause := context.Cause(tctx)
 		timedOut := errors.Is(cause, ErrJobTimeout)
 		if timedOut {
 			// Fail the attempt now: a handler that ignores its ctx must not hold
 			// the job hostage, and can no longer complete it.
-			w.finish(ctx, r, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
+			// The handler still runs and may read its Job: record the outcome
+			// on a copy, so the handler's view does not change under it.
+			snapshot := *job
+			w.finish(ctx, r, &snapshot, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
 		}
 		start := time.Now()
 		err := <-done
@@ -692,14 +695,17 @@ func (w *Worker) call(ctx context.Context, job *Job) (err error) {
 
 // finish records the outcome of an attempt (herr is the handler's error)
 // and returns the next job claimed together with a completion, if any.
-func (w *Worker) finish(ctx context.Context, r *runningJob, herr error) (next *claimedJob) {
+//
+// job is the Job the outcome is written for and hooks see: r.job, or a copy
+// of it while the handler may still be running (a timeout).
+func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error) (next *claimedJob) {
 	if !r.state.CompareAndSwap(jobRunning, jobAcking) {
 		// Lease lost or released meanwhile: nothing may be written.
 		w.observeUnrecorded(ctx, r, herr)
 		return nil
 	}
 	defer r.state.Store(jobDone)
-	job, q := r.job, r.q
+	q := r.q
 	tok := job.lease.token
 	nowArg := w.nowArg()
 	attempt := job.AttemptsMade + 1
