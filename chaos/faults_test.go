@@ -215,3 +215,67 @@ func TestShutdownBudget(t *testing.T) {
 	waitFor(t, 20*time.Second, "all done", func() bool { return e.allTerminal(5) })
 	require.Empty(t, check(collect(t, e.q, added, e.history, map[int]time.Time{a.cmd.Process.Pid: sent})))
 }
+
+// 15. Three schedulers (every worker runs one), the one running SIGKILLed
+// every 3 s and restarted: every cron tick enqueues exactly one job, with
+// no gap while at least one scheduler lives, and every delayed job is
+// promoted and run exactly once.
+func TestSchedulersKilled(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.q.UpsertSchedule(ctx, "tick", "@every 1s", "sleep", []byte(`{"ms":0}`), nil)
+	require.NoError(t, err)
+	var added []string
+	for i := range 60 {
+		id := fmt.Sprintf("d%02d", i)
+		_, err := e.q.Add(ctx, "sleep", []byte(`{"ms":10}`), &hopper.JobOptions{ID: id, Delay: time.Duration(i*200) * time.Millisecond})
+		require.NoError(t, err)
+		added = append(added, id)
+	}
+	workers := make([]*worker, 3)
+	for i := range workers {
+		workers[i] = startWorker(t, e.spec(fmt.Sprint("s", i), 2))
+	}
+	faults := map[int]time.Time{}
+	start := time.Now()
+	for k := 0; time.Since(start) < 13*time.Second; k++ {
+		time.Sleep(3 * time.Second)
+		i := k % len(workers)
+		faults[workers[i].cmd.Process.Pid] = time.Now()
+		workers[i].signal(syscall.SIGKILL)
+		<-workers[i].done
+		workers[i] = startWorker(t, e.spec(fmt.Sprint("s", i, "-", k), 2))
+	}
+	end := time.Now()
+	require.NoError(t, e.q.PauseSchedule(ctx, "tick")) // no more ticks; let the last ones finish
+	waitFor(t, 20*time.Second, "every job done", func() bool {
+		c, err := e.q.Counts(ctx)
+		require.NoError(t, err)
+		return c.Waiting+c.Active+c.Delayed+c.Failed == 0
+	})
+
+	// The tick jobs: one per second, IDs "tick@<ms>", none twice, no gap.
+	jobs, err := e.q.Jobs(ctx, hopper.StateCompleted, 0, 1000)
+	require.NoError(t, err)
+	ticks := map[int64]int{}
+	for _, j := range jobs {
+		if j.Schedule == "tick" {
+			var ms int64
+			_, err := fmt.Sscanf(j.ID, "tick@%d", &ms)
+			require.NoError(t, err, j.ID)
+			ticks[ms/1000]++
+			added = append(added, j.ID)
+		}
+	}
+	missing := 0
+	for s := start.Unix() + 1; s < end.Unix()-1; s++ {
+		require.LessOrEqual(t, ticks[s], 1, "tick %d enqueued twice", s)
+		if ticks[s] == 0 {
+			missing++
+		}
+	}
+	t.Logf("%d schedulers killed over %s; %d tick jobs, %d ticks without a job", len(faults),
+		end.Sub(start).Round(time.Second), len(ticks), missing)
+	require.Zero(t, missing, "a living scheduler fires every tick")
+	require.Empty(t, check(collect(t, e.q, added, e.history, faults)))
+}
