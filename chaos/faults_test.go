@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ type env struct {
 	q       *hopper.Queue
 	prefix  string
 	history string
+	next    int // the next job number add uses: IDs are never reused
 }
 
 func newEnv(t *testing.T) *env {
@@ -55,7 +57,8 @@ func (e *env) add(n int, ms func(i int) int) []string {
 	e.t.Helper()
 	ids := make([]string, 0, n)
 	for i := range n {
-		id := fmt.Sprintf("j%04d", i)
+		id := fmt.Sprintf("j%04d", e.next)
+		e.next++
 		_, err := e.q.Add(context.Background(), "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, ms(i))), &hopper.JobOptions{ID: id})
 		require.NoError(e.t, err)
 		ids = append(ids, id)
@@ -278,4 +281,55 @@ func TestSchedulersKilled(t *testing.T) {
 		end.Sub(start).Round(time.Second), len(ticks), missing)
 	require.Zero(t, missing, "a living scheduler fires every tick")
 	require.Empty(t, check(collect(t, e.q, added, e.history, faults)))
+}
+
+// 6. Amnesia: the Redis (no persistence) dies and restarts empty while
+// handlers run. Their jobs are gone: the handlers learn it (their outcome
+// is refused), the workers neither crash nor spin, and new adds run.
+func TestRedisAmnesia(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.add(4, func(int) int { return 4000 })
+	a := startWorker(t, e.spec("a", 4))
+	waitFor(t, 10*time.Second, "four jobs start", func() bool {
+		starts, _ := readHistory(t, e.history)
+		return len(starts) == 4
+	})
+	e.redis.kill()
+	e.redis.start() // same port, empty
+	waitFor(t, lease+5*time.Second, "the in-flight attempts end, refused", func() bool {
+		_, ends := readHistory(t, e.history)
+		return len(ends) == 4
+	})
+	_, ends := readHistory(t, e.history)
+	for _, l := range ends {
+		require.False(t, l.Recorded, "job %s is gone: its outcome cannot be recorded", l.Job)
+	}
+	select {
+	case <-a.done:
+		t.Fatal("the worker process died")
+	default:
+	}
+
+	// No hot loop: an idle worker after the restart sends a few commands/s.
+	calls := func() int64 {
+		info, err := e.client.Info(ctx, "stats").Result()
+		require.NoError(t, err)
+		var n int64
+		for _, l := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
+				_, _ = fmt.Sscan(v, &n)
+			}
+		}
+		return n
+	}
+	before := calls()
+	time.Sleep(3 * time.Second) // the measurement window
+	rate := float64(calls()-before-1) / 3
+	t.Logf("idle worker after the restart: %.1f commands/s", rate)
+	require.Less(t, rate, 20.0)
+
+	added := e.add(3, func(int) int { return 10 })
+	waitFor(t, 10*time.Second, "new jobs run", func() bool { return e.allTerminal(3) })
+	require.Empty(t, check(collect(t, e.q, added, e.history, nil)))
 }
