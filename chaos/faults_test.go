@@ -333,3 +333,78 @@ func TestRedisAmnesia(t *testing.T) {
 	waitFor(t, 10*time.Second, "new jobs run", func() bool { return e.allTerminal(3) })
 	require.Empty(t, check(collect(t, e.q, added, e.history, nil)))
 }
+
+// 3. A poison pill: a job whose handler SIGKILLs its own process. Each
+// crash is a stall; after MaxStalls (2) the third crash dead-letters it,
+// with a reason naming the stalls — the count lives in Redis, so it
+// survives the restarts — and the other jobs finish.
+func TestPoisonPill(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.q.Add(ctx, "sleep", []byte(`{"kill":true}`), &hopper.JobOptions{ID: "poison"})
+	require.NoError(t, err)
+	added := append([]string{"poison"}, e.add(20, func(int) int { return 50 })...)
+	var faults = map[int]time.Time{}
+	w := startWorker(t, e.spec("w", 4))
+	deadline := time.Now().Add(60 * time.Second)
+	crashes := 0
+	for !e.allTerminal(len(added)) {
+		require.True(t, time.Now().Before(deadline), "the queue never settled")
+		select {
+		case <-w.done:
+			crashes++
+			faults[w.cmd.Process.Pid] = time.Now()
+			w = startWorker(t, e.spec(fmt.Sprint("w", crashes), 4))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	j, err := e.q.Job(ctx, "poison")
+	require.NoError(t, err)
+	t.Logf("poison pill crashed its worker %d times; dead reason: %s", crashes, j.DeadReason)
+	require.Equal(t, hopper.StateDead, j.State)
+	require.Equal(t, 3, j.Stalls)
+	require.Equal(t, 3, crashes)
+	require.Contains(t, j.DeadReason, "stalled 3 times (max 2)")
+	require.Empty(t, check(collect(t, e.q, added, e.history, faults)))
+}
+
+// 4. A handler that panics is retried, then dead-lettered with its stack;
+// a handler that ignores its ctx past the timeout has the timeout recorded
+// (the observer sees it) and can never complete the job late.
+func TestPanicAndStuckHandlers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.q.Add(ctx, "sleep", []byte(`{"panic":true}`), &hopper.JobOptions{ID: "panics", Attempts: 2, Backoff: hopper.Fixed(100 * time.Millisecond)})
+	require.NoError(t, err)
+	_, err = e.q.Add(ctx, "sleep", []byte(`{"ignore":true,"ms":2500}`), &hopper.JobOptions{ID: "stuck", Attempts: 2,
+		Timeout: 500 * time.Millisecond, Backoff: hopper.Fixed(100 * time.Millisecond)})
+	require.NoError(t, err)
+	startWorker(t, e.spec("w", 4))
+	waitFor(t, 30*time.Second, "both dead", func() bool { return e.allTerminal(2) })
+	p, err := e.q.Job(ctx, "panics")
+	require.NoError(t, err)
+	require.Equal(t, hopper.StateDead, p.State)
+	require.Equal(t, 2, p.AttemptsMade)
+	require.Contains(t, p.LastError, "poisoned payload")
+	require.Contains(t, p.Stack, "goroutine", "the panic's stack trace is kept")
+	s, err := e.q.Job(ctx, "stuck")
+	require.NoError(t, err)
+	require.Equal(t, hopper.StateDead, s.State)
+	require.Contains(t, s.LastError, "timed out after 500ms")
+	// Let the stuck handlers return late: nothing may change.
+	time.Sleep(3 * time.Second) // the ignored 2.5 s runs out
+	s, err = e.q.Job(ctx, "stuck")
+	require.NoError(t, err)
+	require.Equal(t, hopper.StateDead, s.State, "a late return cannot complete the job")
+	_, ends := readHistory(t, e.history)
+	timeouts := 0
+	for _, l := range ends {
+		require.NotEqual(t, "completed", l.State)
+		if l.Job == "stuck" {
+			require.Contains(t, l.Err, "timed out", "the observer is told of the timeout")
+			timeouts++
+		}
+	}
+	require.Equal(t, 2, timeouts, "one end per attempt, none for the late returns")
+	require.Empty(t, check(collect(t, e.q, []string{"panics", "stuck"}, e.history, nil)))
+}

@@ -194,8 +194,8 @@ func (o observer) JobFinished(_ context.Context, j *hopper.Job, out hopper.Outco
 }
 
 // workerMain is a worker process: its handler sleeps for the payload's
-// "ms" milliseconds (honouring ctx), or fails on "fail": true; SIGTERM
-// shuts it down gracefully within spec.Shutdown.
+// "ms" milliseconds (honouring ctx), or kills its own process on
+// "kill": true; SIGTERM shuts it down gracefully within spec.Shutdown.
 func workerMain() int {
 	var spec workerSpec
 	if err := json.Unmarshal([]byte(os.Getenv("HOPPER_CHAOS_WORKER")), &spec); err != nil {
@@ -213,9 +213,22 @@ func workerMain() int {
 	defer client.Close()
 	handler := hopper.HandlerFunc(func(ctx context.Context, j *hopper.Job) error {
 		var p struct {
-			MS int `json:"ms"`
+			MS     int  `json:"ms"`
+			Kill   bool `json:"kill"`   // a poison pill: the process SIGKILLs itself
+			Panic  bool `json:"panic"`  // the handler panics
+			Ignore bool `json:"ignore"` // the handler sleeps ms ignoring its ctx
 		}
 		_ = json.Unmarshal(j.Payload, &p)
+		switch {
+		case p.Kill:
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // dies here
+		case p.Panic:
+			panic("poisoned payload")
+		case p.Ignore:
+			time.Sleep(time.Duration(p.MS) * time.Millisecond) // a handler that ignores its ctx, on purpose
+			return nil
+		}
 		t := time.NewTimer(time.Duration(p.MS) * time.Millisecond)
 		defer t.Stop()
 		select {
