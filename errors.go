@@ -34,6 +34,11 @@ var (
 	// Timeout elapses, and the error recorded for that attempt.
 	ErrJobTimeout = errors.New("hopper: job timed out")
 
+	// ErrEvictingRedis is returned by Worker.Run with
+	// WorkerConfig.StrictEviction when Redis' maxmemory-policy may evict
+	// keys, which would lose jobs silently.
+	ErrEvictingRedis = errors.New("hopper: Redis may evict keys (maxmemory-policy is not noeviction)")
+
 	// ErrRedisOOM is wrapped (beside Redis' own error) when Redis refused a
 	// write because it reached maxmemory under the noeviction policy.
 	// Nothing was written.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,8 +221,13 @@ func (w *Worker) newGroup(qs []*workerQueue) *blockGroup {
 // ends, Run shuts down gracefully within WorkerConfig.ShutdownTimeout.
 // Redis errors do not stop it: it logs them and retries with backoff. It
 // returns nil after a stop, and ErrWorkerClosed if the worker already ran or
-// was shut down.
+// was shut down. With WorkerConfig.StrictEviction it first refuses (with
+// ErrEvictingRedis) to run against a Redis whose maxmemory-policy may evict
+// keys.
 func (w *Worker) Run(ctx context.Context) error {
+	if err := w.checkEviction(ctx); err != nil {
+		return err
+	}
 	w.mu.Lock()
 	if w.state != workerNew {
 		w.mu.Unlock()
@@ -1259,6 +1265,36 @@ func (w *Worker) reportStalledDead(ctx context.Context, q *workerQueue, ids []st
 		herr := fmt.Errorf("%w: %s", ErrJobStalled, job.DeadReason)
 		w.runHook(q.name, job.ID, func() { w.cfg.OnDead(ctx, job, herr) })
 	}
+}
+
+// checkEviction reads Redis' maxmemory-policy (INFO memory, one round trip)
+// and warns loudly when it may evict keys: an evicted job hash or state set
+// loses jobs silently. With StrictEviction it returns ErrEvictingRedis
+// instead. A server that does not report the policy (miniredis, some
+// managed services) is not judged.
+func (w *Worker) checkEviction(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := w.client.Info(cctx, "memory").Result()
+	if err != nil {
+		w.log.Debug("hopper: could not read maxmemory-policy", "err", err)
+		return nil
+	}
+	policy := ""
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "maxmemory_policy:"); ok {
+			policy = v
+		}
+	}
+	if policy == "" || policy == "noeviction" {
+		return nil
+	}
+	if w.cfg.StrictEviction {
+		return fmt.Errorf("%w: maxmemory-policy is %s", ErrEvictingRedis, policy)
+	}
+	w.log.Error("hopper: Redis maxmemory-policy may evict keys: jobs can be lost silently when memory is full; "+
+		"set maxmemory-policy noeviction for the Redis that holds hopper's queues", "maxmemory_policy", policy)
+	return nil
 }
 
 // registryTTL is how long a worker stays listed without a maintenance pass:

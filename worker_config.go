@@ -63,6 +63,11 @@ type WorkerConfig struct {
 	// ends. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 
+	// StrictEviction makes Run refuse, with ErrEvictingRedis, to start
+	// against a Redis whose maxmemory-policy may evict keys (anything but
+	// noeviction). Without it, Run logs an error and starts.
+	StrictEviction bool
+
 	// DisableScheduler stops this worker from firing its queues' recurring
 	// schedules. Defaults to false: every worker runs the scheduler, and the
 	// schedules still fire each tick exactly once.

@@ -328,3 +328,72 @@ func TestOutOfMemoryAdd(t *testing.T) {
 	_, err = q.Add(ctx, "x", payload, nil)
 	require.NoError(t, err, "adds work again once the limit is lifted")
 }
+
+// syncLog is a slog handler target safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// 13. An evicting maxmemory-policy: a worker logs a loud error at start,
+// and refuses to run with StrictEviction. With volatile-lru, nothing the
+// queue needs has a TTL (only a worker's private wake-up key does).
+func TestEvictingPolicy(t *testing.T) {
+	r := startRedis(t, "--maxmemory-policy", "allkeys-lru")
+	prefix := newPrefix(t.Name())
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer c.Close()
+	ctx := context.Background()
+	h := hopper.HandlerFunc(func(context.Context, *hopper.Job) error { return nil })
+
+	strict, err := hopper.NewWorker(c, "work", h, &hopper.WorkerConfig{Prefix: prefix, Logger: quiet, StrictEviction: true})
+	require.NoError(t, err)
+	err = strict.Run(ctx)
+	require.ErrorIs(t, err, hopper.ErrEvictingRedis)
+	require.Contains(t, err.Error(), "allkeys-lru")
+
+	logs := &syncLog{}
+	w, err := hopper.NewWorker(c, "work", h, &hopper.WorkerConfig{Prefix: prefix, PollInterval: poll,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	waitFor(t, 5*time.Second, "the warning", func() bool { return strings.Contains(logs.String(), "maxmemory-policy may evict keys") })
+	require.Contains(t, logs.String(), "level=ERROR")
+
+	// volatile-lru only evicts keys with a TTL: after a job's life, none of
+	// the queue's keys has one.
+	require.NoError(t, c.ConfigSet(ctx, "maxmemory-policy", "volatile-lru").Err())
+	q, err := hopper.NewQueue(c, "work", &hopper.QueueConfig{Prefix: prefix})
+	require.NoError(t, err)
+	j, err := q.Add(ctx, "x", nil, &hopper.JobOptions{Unique: &hopper.Unique{Key: "u", Window: time.Hour}})
+	require.NoError(t, err)
+	_, err = q.Wait(ctx, j.ID)
+	require.NoError(t, err)
+	_, err = q.UpsertSchedule(ctx, "s", "@every 1h", "x", nil, nil)
+	require.NoError(t, err)
+	keys, err := c.Keys(ctx, prefix+":*").Result() // the test's own server
+	require.NoError(t, err)
+	for _, k := range keys {
+		ttl, err := c.PTTL(ctx, k).Result()
+		require.NoError(t, err)
+		if strings.Contains(k, ":wake:") {
+			continue // a worker's private wake-up key: losing it only delays a shutdown wake-up
+		}
+		require.Equal(t, time.Duration(-1), ttl, "key %s has a TTL", k)
+	}
+	require.NoError(t, w.Close())
+	require.NoError(t, <-done)
+}
