@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hopperq/hopper"
+	"github.com/hopperq/hopper/internal/syncbuf"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -329,24 +330,6 @@ func TestOutOfMemoryAdd(t *testing.T) {
 	require.NoError(t, err, "adds work again once the limit is lifted")
 }
 
-// syncLog is a slog handler target safe for concurrent writes.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // 13. An evicting maxmemory-policy: a worker logs a loud error at start,
 // and refuses to run with StrictEviction. With volatile-lru, nothing the
 // queue needs has a TTL (only a worker's private wake-up key does).
@@ -364,7 +347,7 @@ func TestEvictingPolicy(t *testing.T) {
 	require.ErrorIs(t, err, hopper.ErrEvictingRedis)
 	require.Contains(t, err.Error(), "allkeys-lru")
 
-	logs := &syncLog{}
+	logs := &syncbuf.Buffer{}
 	w, err := hopper.NewWorker(c, "work", h, &hopper.WorkerConfig{Prefix: prefix, PollInterval: poll,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	require.NoError(t, err)

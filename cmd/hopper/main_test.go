@@ -11,12 +11,12 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hopperq/hopper"
 	"github.com/hopperq/hopper/internal/redistest"
+	"github.com/hopperq/hopper/internal/syncbuf"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -250,24 +250,6 @@ func TestBadURLAndRedisDown(t *testing.T) {
 	require.Contains(t, out.String(), "exit codes")
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var urlRe = regexp.MustCompile(`open (http://[^ ]+/)`)
 
 // serveCmd runs a serving command until it printed its URL, and returns the
@@ -275,7 +257,7 @@ var urlRe = regexp.MustCompile(`open (http://[^ ]+/)`)
 func serveCmd(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	code := make(chan int, 1)
 	go func() { code <- run(ctx, args, nil, out, io.Discard) }()
 	deadline := time.Now().Add(10 * time.Second)

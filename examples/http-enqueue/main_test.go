@@ -1,41 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hopperq/hopper/internal/redistest"
+	"github.com/hopperq/hopper/internal/syncbuf"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func call(t *testing.T, method, url, body string) (int, map[string]any) {
 	t.Helper()
@@ -55,7 +36,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any) {
 func TestHTTPEnqueue(t *testing.T) {
 	redistest.EachURL(t, "ex", func(t *testing.T, redisURL, prefix string) {
 		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, out, redisURL, prefix, "127.0.0.1:0") }()
 		re := regexp.MustCompile(`listening on (http://\S+)`)
