@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -416,7 +417,42 @@ func TestPanicAndStuckHandlers(t *testing.T) {
 // 5 s — their scripts are gone from the new server's cache (NOSCRIPT) — and
 // no cron tick fires twice.
 func TestRedisKilledWithAOF(t *testing.T) {
-	r := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	r := aofKill(t, "always")
+	require.Empty(t, r.lost, "appendfsync always: no acknowledged add is lost")
+	require.Empty(t, r.rerun, "appendfsync always: no completion is forgotten")
+}
+
+// 5b. The same with appendfsync everysec: Redis may forget up to about two
+// seconds of writes (its documented window). Measured and bounded: an add
+// acknowledged, or a job completed, more than 2 s before the kill is never
+// lost; what Redis forgot is reported; nothing is stuck afterwards. (A
+// SIGKILL of the process alone loses nothing in practice: Redis writes the
+// AOF to the kernel before it replies, and only the fsync is deferred; the
+// window opens on a machine crash, which this suite cannot stage.)
+func TestRedisKilledWithAOFEverysec(t *testing.T) {
+	r := aofKill(t, "everysec")
+	t.Logf("everysec: %d acknowledged adds lost, %d completed jobs forgotten and run again (%d adds acknowledged)",
+		len(r.lost), len(r.rerun), r.acked)
+	for id, at := range r.lost {
+		require.Less(t, r.killed.Sub(at), 2*time.Second, "add %s acknowledged %s before the kill is lost", id, r.killed.Sub(at))
+	}
+	for id, at := range r.rerun {
+		require.Less(t, r.killed.Sub(at), 2*time.Second, "job %s completed %s before the kill ran again", id, r.killed.Sub(at))
+	}
+}
+
+type aofResult struct {
+	acked  int
+	killed time.Time
+	lost   map[string]time.Time // acknowledged adds Redis forgot -> when acknowledged
+	rerun  map[string]time.Time // completions Redis forgot -> when first completed
+}
+
+// aofKill runs a producer and two worker processes against a Redis with the
+// given appendfsync policy, SIGKILLs Redis under load, restarts it on the
+// same port and checks the history over the jobs that survived.
+func aofKill(t *testing.T, fsync string) aofResult {
+	r := startRedis(t, "--appendonly", "yes", "--appendfsync", fsync)
 	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: time.Second})
 	defer c.Close()
@@ -431,7 +467,9 @@ func TestRedisKilledWithAOF(t *testing.T) {
 		startWorker(t, e.spec(fmt.Sprint("w", i), 4))
 	}
 
-	var acked, attempted []string
+	var attempted []string
+	ackedAt := map[string]time.Time{}
+	var acked []string
 	stop := make(chan struct{})
 	produced := make(chan struct{})
 	go func() {
@@ -444,8 +482,12 @@ func TestRedisKilledWithAOF(t *testing.T) {
 			}
 			id := fmt.Sprintf("p%05d", i)
 			attempted = append(attempted, id)
-			if _, err := e.q.Add(ctx, "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, rand.IntN(50))), &hopper.JobOptions{ID: id}); err == nil {
+			if _, err := e.q.Add(ctx, "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, rand.IntN(20))), &hopper.JobOptions{ID: id}); err == nil {
 				acked = append(acked, id)
+				ackedAt[id] = time.Now()
+				// Pace the producer near what 8 slots drain (about 800
+				// jobs/s) so the backlog stays bounded on a slow machine.
+				time.Sleep(time.Millisecond)
 			} else {
 				time.Sleep(50 * time.Millisecond) // Redis is down: the producer backs off
 			}
@@ -460,34 +502,74 @@ func TestRedisKilledWithAOF(t *testing.T) {
 	time.Sleep(2 * time.Second) // load after the restart
 	close(stop)
 	<-produced
-	t.Logf("Redis down %s; %d adds acknowledged of %d attempted", restarted.Sub(killed).Round(time.Millisecond), len(acked), len(attempted))
+	t.Logf("appendfsync %s: Redis down %s; %d adds acknowledged of %d attempted", fsync,
+		restarted.Sub(killed).Round(time.Millisecond), len(acked), len(attempted))
 
+	// Every acknowledged add ends completed, or (everysec) was forgotten.
+	res := aofResult{acked: len(acked), killed: killed, lost: map[string]time.Time{}, rerun: map[string]time.Time{}}
+	pending := slices.Clone(acked)
+	var survivors []string
+	lastLog := time.Now()
 	waitFor(t, 30*time.Second, "every acknowledged add completes", func() bool {
-		for _, id := range acked {
+		for len(pending) > 0 {
+			id := pending[0]
 			j, err := e.q.Job(ctx, id)
-			if err != nil || j.State != hopper.StateCompleted {
+			switch {
+			case errors.Is(err, hopper.ErrJobNotFound) && ackedAt[id].Before(restarted):
+				res.lost[id] = ackedAt[id]
+			case err == nil && j.State == hopper.StateCompleted:
+				survivors = append(survivors, id)
+			default:
+				if time.Since(lastLog) > 5*time.Second {
+					lastLog = time.Now()
+					t.Logf("%d acknowledged adds not completed yet; first %s (err %v, job %+v)", len(pending), id, err, j)
+				}
 				return false
 			}
+			pending = pending[1:]
 		}
 		return true
 	})
 	require.NoError(t, e.q.PauseSchedule(ctx, "tick"))
 	_, ends := readHistory(t, e.history)
 	var firstAfter time.Time
+	firstDone := map[string]time.Time{}
+	completions := map[string]int{}
 	for _, l := range ends {
-		if l.Recorded && l.End.After(restarted) && (firstAfter.IsZero() || l.End.Before(firstAfter)) {
+		if !l.Recorded {
+			continue
+		}
+		if l.End.After(restarted) && (firstAfter.IsZero() || l.End.Before(firstAfter)) {
 			firstAfter = l.End
+		}
+		if l.State == string(hopper.StateCompleted) {
+			completions[l.Job]++
+			if at, ok := firstDone[l.Job]; !ok || l.End.Before(at) {
+				firstDone[l.Job] = l.End
+			}
 		}
 	}
 	t.Logf("first completion %s after the restart", firstAfter.Sub(restarted).Round(time.Millisecond))
 	require.False(t, firstAfter.IsZero())
 	require.Less(t, firstAfter.Sub(restarted), 5*time.Second, "workers resume without a restart of their own")
 
+	// A completion recorded twice means Redis forgot the first one (and the
+	// job ran again, or a cron tick fired again after its schedule state
+	// rolled back). Those leave the checker's I2/I3 scope: Redis, not a
+	// race of ours, lost the write.
+	for id, n := range completions {
+		if n > 1 {
+			res.rerun[id] = firstDone[id]
+		}
+	}
 	// Jobs whose add failed may exist (the write landed, the reply did not):
 	// at most one copy each, and then they count as added.
-	all := acked
-	for _, id := range attempted[len(acked):] {
-		if _, err := e.q.Job(ctx, id); err == nil && !slices.Contains(acked, id) {
+	all := slices.DeleteFunc(survivors, func(id string) bool { _, ok := res.rerun[id]; return ok })
+	for _, id := range attempted {
+		if _, ok := ackedAt[id]; ok {
+			continue
+		}
+		if _, err := e.q.Job(ctx, id); err == nil {
 			all = append(all, id)
 		}
 	}
@@ -498,7 +580,9 @@ func TestRedisKilledWithAOF(t *testing.T) {
 		for _, j := range jobs {
 			if j.Schedule == "tick" {
 				perTick[j.ID]++
-				all = append(all, j.ID)
+				if _, ok := res.rerun[j.ID]; !ok {
+					all = append(all, j.ID)
+				}
 			}
 		}
 		if len(jobs) < 1000 {
@@ -513,5 +597,8 @@ func TestRedisKilledWithAOF(t *testing.T) {
 		require.NoError(t, err)
 		return cnt.Waiting+cnt.Active+cnt.Delayed+cnt.Failed == 0
 	})
-	require.Empty(t, check(collect(t, e.q, all, e.history, map[int]time.Time{})))
+	o := collect(t, e.q, all, e.history, map[int]time.Time{})
+	o.counts.Completed -= int64(len(res.rerun)) // forgotten-and-rerun jobs are left out of `all`
+	require.Empty(t, check(o))
+	return res
 }
