@@ -286,8 +286,10 @@ func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }
 
-// 12 (part). maxmemory with noeviction: Add returns an error wrapping
-// ErrRedisOOM and writes nothing; adds work again once the limit is lifted.
+// 12. maxmemory with noeviction: Add returns an error wrapping ErrRedisOOM
+// and writes nothing; while still out of memory a worker drains the queue
+// (claims, heartbeats and acks are written); adds work again once the limit
+// is lifted.
 func TestOutOfMemoryAdd(t *testing.T) {
 	r := startRedis(t, "--maxmemory-policy", "noeviction")
 	prefix := newPrefix(t.Name())
@@ -325,6 +327,36 @@ func TestOutOfMemoryAdd(t *testing.T) {
 	n, err := c.HLen(ctx, prefix+":{work}:jobs").Result()
 	require.NoError(t, err)
 	require.EqualValues(t, added, n, "no half-written job body")
+
+	// Still out of memory, a worker drains the queue: claims, heartbeats and
+	// acks are written (a script's first write deletes, and Redis lets a
+	// script that has begun writing finish), so jobs complete and free
+	// memory rather than pile up as stalls.
+	var runs atomic.Int64
+	w, err := hopper.NewWorker(c, "work", hopper.HandlerFunc(func(ctx context.Context, j *hopper.Job) error {
+		if runs.Add(1)%4 == 1 {
+			// Outlives the lease: only extensions written under OOM keep it.
+			time.Sleep(1500 * time.Millisecond)
+		}
+		return nil
+	}), &hopper.WorkerConfig{Prefix: prefix, Concurrency: 4, LeaseDuration: time.Second, PollInterval: poll, Logger: quiet})
+	require.NoError(t, err)
+	_, err = q.Add(ctx, "x", payload, nil)
+	require.ErrorIs(t, err, hopper.ErrRedisOOM, "still out of memory when the worker starts")
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	waitFor(t, 30*time.Second, "every job acknowledged under OOM", func() bool {
+		cnt, err := q.Counts(ctx)
+		require.NoError(t, err)
+		return cnt.Completed == int64(added) || cnt.Dead+cnt.Failed > 0
+	})
+	cnt, err = q.Counts(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, hopper.Counts{Completed: int64(added)}, cnt, "no retry, stall or dead job under OOM")
+	require.EqualValues(t, added, runs.Load(), "each job ran once: heartbeats kept the long ones' leases")
+	cancel()
+	require.NoError(t, <-done)
 	require.NoError(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
 	_, err = q.Add(ctx, "x", payload, nil)
 	require.NoError(t, err, "adds work again once the limit is lifted")

@@ -3,6 +3,7 @@
 -- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: lease ms; ARGV[3]: n; then 2
 --   values per job: id, lease token.
 -- Returns one status per job: 1 extended to now + lease ms, 0 lease lost.
+drain_when_full()
 local now = now_ms(ARGV[1])
 local deadline = now + tonumber(ARGV[2])
 local n = tonumber(ARGV[3])

@@ -43,6 +43,17 @@ local function emit(kind, ids, data)
   end
 end
 
+-- drain_when_full lets the rest of the calling script write when Redis is
+-- out of memory (maxmemory with noeviction). Redis refuses a memory-growing
+-- command (ZADD, HSET, XADD...) in a script only while that script has
+-- written nothing, and a removal counts as a write even when it removes
+-- nothing. Scripts that move existing jobs along (heartbeats, the
+-- maintenance pass) call it first, so a full Redis still drains its jobs;
+-- scripts that create jobs (add, schedule ticks) do not, and fail with OOM.
+-- (ack, retry, dead, release, recover and claim already begin with a
+-- removal: ZREM from active, RPOP from wait.)
+local function drain_when_full() redis.call('ZREM', K.active, '') end
+
 -- now_ms returns the injected time (tests) or Redis' own clock, so due times
 -- and lease deadlines are judged on one clock whatever the workers' clocks say.
 local function now_ms(arg)

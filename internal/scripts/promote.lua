@@ -15,6 +15,7 @@
 --   waiting, else 0, and only the first three values are meaningful.
 -- Atomic: when several workers run it at once each job moves exactly once.
 -- An idle queue costs a few reads: a set is only scanned when its head is due.
+drain_when_full()
 local now = now_ms(ARGV[1])
 local moved = 0
 if ARGV[3] ~= '' then
