@@ -2,6 +2,7 @@ package hopper_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -81,4 +82,55 @@ func ExampleWorker() {
 	// completed welcome-ada after 1 attempt
 	// stored: completed, result "sent"
 	// run returned: <nil>
+}
+
+// KeepSchedule declares a recurring schedule next to the worker that runs
+// its jobs: Run writes it, and the worker writes it again if Redis loses it.
+func ExampleWorker_KeepSchedule() {
+	ctx := context.Background()
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+
+	q, err := hopper.NewQueue(rdb, "reports", nil)
+	if err != nil {
+		panic(err)
+	}
+	ran := make(chan string, 10)
+	w, err := hopper.NewWorker(rdb, "reports", hopper.HandlerFunc(func(ctx context.Context, job *hopper.Job) error {
+		ran <- job.Name
+		return nil
+	}), &hopper.WorkerConfig{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	if err := w.KeepSchedule(q, "heartbeat", "@every 1s", "ping", nil, nil); err != nil {
+		panic(err)
+	}
+	if err := w.KeepSchedule(q, "digest", "not a spec", "digest", nil, nil); err != nil {
+		fmt.Println("refused:", errors.Is(err, hopper.ErrInvalid))
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+
+	fmt.Println("ran:", <-ran)
+	s, err := q.GetSchedule(ctx, "heartbeat")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("schedule:", s.Key, s.Spec)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Shutdown(sctx); err != nil {
+		panic(err)
+	}
+	<-stopped
+	// Output:
+	// refused: true
+	// ran: ping
+	// schedule: heartbeat @every 1s
 }

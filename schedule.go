@@ -145,6 +145,24 @@ type schedRun struct {
 // tick; a tick already due is still run once. key uses the job-ID alphabet,
 // at most 150 bytes. One round trip to read, one to write.
 func (q *Queue) UpsertSchedule(ctx context.Context, key, spec, jobName string, payload []byte, opts *ScheduleOptions) (*Schedule, error) {
+	ps, err := q.prepareSchedule(key, spec, jobName, payload, opts)
+	if err != nil {
+		return nil, err
+	}
+	return q.writeSchedule(ctx, ps)
+}
+
+// preparedSchedule is a validated schedule, ready to write.
+type preparedSchedule struct {
+	key    string
+	cs     cronspec.Schedule
+	def    schedDef
+	paused bool
+}
+
+// prepareSchedule validates a schedule's arguments and resolves its job
+// options; it sends nothing to Redis.
+func (q *Queue) prepareSchedule(key, spec, jobName string, payload []byte, opts *ScheduleOptions) (*preparedSchedule, error) {
 	if opts == nil {
 		opts = &ScheduleOptions{}
 	}
@@ -168,16 +186,22 @@ func (q *Queue) UpsertSchedule(ctx context.Context, key, spec, jobName string, p
 	if err != nil {
 		return nil, err
 	}
+	return &preparedSchedule{key: key, cs: cs, paused: opts.Paused, def: schedDef{Spec: spec, TZ: opts.TimeZone,
+		Name: jobName, Payload: payload, Job: r.header, Priority: r.priority, Missed: int(opts.Missed), Paused: opts.Paused}}, nil
+}
+
+// writeSchedule creates or replaces a prepared schedule.
+func (q *Queue) writeSchedule(ctx context.Context, ps *preparedSchedule) (*Schedule, error) {
+	key, spec, def := ps.key, ps.def.Spec, ps.def
 	now := q.clock()
-	def := schedDef{Spec: spec, TZ: opts.TimeZone, Name: jobName, Payload: payload, Job: r.header,
-		Priority: r.priority, Missed: int(opts.Missed), Paused: opts.Paused, Created: now.UnixMilli(), Updated: now.UnixMilli()}
+	def.Created, def.Updated = now.UnixMilli(), now.UnixMilli()
 	for range 10 {
 		old, err := q.st.ScheduleDefs(ctx, []string{key}, 1)
 		if err != nil {
 			return nil, fmt.Errorf("hopper: upsert schedule %s: %w", key, err)
 		}
 		expect := ""
-		next := nextTick(cs, now)
+		next := nextTick(ps.cs, now)
 		if len(old) == 1 {
 			expect = old[0].Def
 			var od schedDef
@@ -188,11 +212,11 @@ func (q *Queue) UpsertSchedule(ctx context.Context, key, spec, jobName string, p
 			switch {
 			case old[0].NextMs >= 0 && old[0].NextMs <= now.UnixMilli():
 				next = old[0].NextMs // a due tick not fired yet still runs once
-			case old[0].NextMs >= 0 && od.Spec == spec && od.TZ == opts.TimeZone:
+			case old[0].NextMs >= 0 && od.Spec == spec && od.TZ == def.TZ:
 				next = old[0].NextMs // same spec (e.g. upserted at every deploy): keep the tick
 			}
 		}
-		if def.Paused {
+		if ps.paused {
 			next = -1
 		}
 		b, err := json.Marshal(def)

@@ -388,3 +388,65 @@ func TestUpsertScheduleRegistersQueue(t *testing.T) {
 		require.Equal(t, []string{"onlyschedules"}, names, "a queue with only a schedule is listed")
 	})
 }
+
+// A worker keeps the schedules declared with KeepSchedule registered: it
+// writes them at start, and again after they vanish (removed by hand, or
+// the queue's keys lost as when Redis restarts empty), and they fire again.
+// Bad declarations are refused at once.
+func TestKeepSchedule(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("kept", nil)
+		rec := newRecorder(nil)
+		w := h.newWorker("kept", rec, &WorkerConfig{LeaseDuration: 2 * time.Second, PollInterval: time.Second})
+
+		other := h.queue("other", nil)
+		require.ErrorIs(t, w.KeepSchedule(other, "tick", "@every 1s", "n", nil, nil), ErrInvalid)
+		foreign, err := NewQueue(h.client, "kept", &QueueConfig{Prefix: h.prefix + "x"})
+		require.NoError(t, err)
+		require.ErrorIs(t, w.KeepSchedule(foreign, "tick", "@every 1s", "n", nil, nil), ErrInvalid)
+		require.ErrorIs(t, w.KeepSchedule(nil, "tick", "@every 1s", "n", nil, nil), ErrInvalid)
+		require.ErrorIs(t, w.KeepSchedule(q, "tick", "every fortnight", "n", nil, nil), ErrInvalid)
+		require.ErrorIs(t, w.KeepSchedule(q, "bad key", "@every 1s", "n", nil, nil), ErrInvalid)
+
+		require.NoError(t, w.KeepSchedule(q, "tick", "@every 1s", "old", nil, nil))
+		require.NoError(t, w.KeepSchedule(q, "tick", "@every 1s", "n", nil, nil)) // replaces the first
+		require.NoError(t, w.KeepSchedule(q, "nightly", "0 3 * * *", "n", nil, &ScheduleOptions{Paused: true}))
+		_, err = q.GetSchedule(ctx, "tick")
+		require.ErrorIs(t, err, ErrScheduleNotFound, "nothing is written before Run")
+
+		h.start(w)
+		waitFor(t, 10*time.Second, "the kept schedule fires", func() bool { return rec.total() >= 1 })
+		require.ErrorIs(t, w.KeepSchedule(q, "late", "@every 1s", "n", nil, nil), ErrWorkerClosed)
+		s, err := q.GetSchedule(ctx, "tick")
+		require.NoError(t, err)
+		require.Equal(t, "n", s.JobName)
+		s, err = q.GetSchedule(ctx, "nightly")
+		require.NoError(t, err)
+		require.True(t, s.Paused)
+
+		require.NoError(t, q.RemoveSchedule(ctx, "tick"))
+		waitFor(t, 10*time.Second, "a removed kept schedule is written again", func() bool {
+			_, err := q.GetSchedule(ctx, "tick")
+			return err == nil
+		})
+
+		// The queue's keys vanish (a Redis without persistence restarted).
+		require.NoError(t, q.Obliterate(ctx, &ObliterateOptions{Force: true}))
+		_, err = q.GetSchedule(ctx, "nightly")
+		require.ErrorIs(t, err, ErrScheduleNotFound)
+		waitFor(t, 10*time.Second, "both kept schedules are written again", func() bool {
+			_, e1 := q.GetSchedule(ctx, "tick")
+			_, e2 := q.GetSchedule(ctx, "nightly")
+			return e1 == nil && e2 == nil
+		})
+		n := rec.total()
+		waitFor(t, 10*time.Second, "the kept schedule fires again", func() bool { return rec.total() > n })
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for id, c := range rec.runs {
+			require.Equal(t, 1, c, "tick job %s ran once", id)
+		}
+	})
+}

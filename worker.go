@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -107,6 +108,16 @@ type workerQueue struct {
 	// sentInfo is the registration info last stored in this queue's worker
 	// registry (maintenance goroutine only): unchanged info is not resent.
 	sentInfo string
+	// kept are the schedules declared with KeepSchedule (set before Run);
+	// keptDone says they have all been written once (maintenance only).
+	kept     []keptSchedule
+	keptDone bool
+}
+
+// keptSchedule is a schedule a worker keeps registered (KeepSchedule).
+type keptSchedule struct {
+	q  *Queue
+	ps *preparedSchedule
 }
 
 // blockGroup is the queues one blocking reader waits on: all of them on a
@@ -217,6 +228,93 @@ func (w *Worker) newGroup(qs []*workerQueue) *blockGroup {
 	return g
 }
 
+// KeepSchedule declares a recurring schedule the worker keeps registered
+// in queue q (one of the worker's queues, same prefix). Run writes it as
+// Queue.UpsertSchedule does — upserting the same spec at every start keeps
+// its next tick — and the worker writes it again whenever its maintenance
+// pass finds fewer schedules in the queue than it keeps: after a Redis
+// without persistence restarted empty, or after the schedule was removed by
+// hand. A schedule declared in code thus needs no separate deploy step and
+// survives data loss; to retire one, remove it from the code and then from
+// Redis. The schedule's jobs take q's option defaults. Arguments are
+// checked at once; call it before Run.
+func (w *Worker) KeepSchedule(q *Queue, key, spec, jobName string, payload []byte, opts *ScheduleOptions) error {
+	if q == nil {
+		return invalid("queue", "nil", "a Queue is required")
+	}
+	var wq *workerQueue
+	for _, x := range w.queues {
+		if x.name == q.name && x.keys.Key(keys.Meta) == q.st.Keys().Key(keys.Meta) {
+			wq = x
+		}
+	}
+	if wq == nil {
+		return invalid("queue", q.name, "is not one of the worker's queues (name %v, prefix %q)", w.queueNames(), w.cfg.Prefix)
+	}
+	ps, err := q.prepareSchedule(key, spec, jobName, payload, opts)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != workerNew {
+		return fmt.Errorf("hopper: KeepSchedule %s: %w (call it before Run)", key, ErrWorkerClosed)
+	}
+	wq.kept = slices.DeleteFunc(wq.kept, func(k keptSchedule) bool { return k.ps.key == key })
+	wq.kept = append(wq.kept, keptSchedule{q: q, ps: ps})
+	return nil
+}
+
+func (w *Worker) queueNames() []string {
+	names := make([]string, len(w.queues))
+	for i, q := range w.queues {
+		names[i] = q.name
+	}
+	return names
+}
+
+// keepSchedules writes the kept schedules of q that Redis lacks (all of
+// them on the first call). Maintenance goroutine only.
+func (w *Worker) keepSchedules(ctx context.Context, q *workerQueue) {
+	names := make([]string, len(q.kept))
+	for i, k := range q.kept {
+		names[i] = k.ps.key
+	}
+	have := map[string]bool{}
+	if q.keptDone {
+		recs, err := q.st.ScheduleDefs(ctx, names, len(names))
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("hopper: reading kept schedules failed", "queue", q.name, "err", err)
+			}
+			return
+		}
+		for _, r := range recs {
+			have[r.Key] = true
+		}
+	}
+	ok := true
+	for _, k := range q.kept {
+		if have[k.ps.key] {
+			continue
+		}
+		if _, err := k.q.writeSchedule(ctx, k.ps); err != nil {
+			ok = false
+			if ctx.Err() == nil {
+				w.log.Warn("hopper: writing a kept schedule failed; retrying next pass", "queue", q.name, "schedule", k.ps.key, "err", err)
+			}
+			continue
+		}
+		if q.keptDone {
+			w.log.Warn("hopper: kept schedule was missing from Redis (data lost or removed by hand); registered it again",
+				"queue", q.name, "schedule", k.ps.key)
+		}
+	}
+	if ok {
+		q.keptDone = true
+	}
+}
+
 // Run processes jobs until ctx ends or Shutdown or Close is called. When ctx
 // ends, Run shuts down gracefully within WorkerConfig.ShutdownTimeout.
 // Redis errors do not stop it: it logs them and retries with backoff. It
@@ -237,10 +335,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Unlock()
 
 	w.started = time.Now()
-	names := make([]string, len(w.queues))
-	for i, q := range w.queues {
-		names[i] = q.name
-	}
+	names := w.queueNames()
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	if err := register(rctx, w.client, w.cfg.Prefix, names...); err != nil {
 		w.log.Warn("hopper: could not register the worker's queues in the queue registry", "err", err)
@@ -1162,6 +1257,7 @@ func (w *Worker) maintain() (quiet bool) {
 		var redisNow time.Time
 		nextSched := int64(-1)
 		leaseDue := int64(-1)
+		schedules := int64(-1) // schedules stored in the queue; -1 unknown
 		// The first batch is small, and the fetch loop is woken after each
 		// batch, so that the first due jobs start while later ones are still
 		// being promoted (one 1,000-job call takes milliseconds).
@@ -1188,7 +1284,7 @@ func (w *Worker) maintain() (quiet bool) {
 			}
 			w.noteClock(r.Now, sent)
 			w.noteDue(r.NextDue)
-			redisNow, nextSched, leaseDue = time.UnixMilli(r.Now), r.NextSched, r.LeaseDue
+			redisNow, nextSched, leaseDue, schedules = time.UnixMilli(r.Now), r.NextSched, r.LeaseDue, r.Schedules
 			if r.Moved > 0 {
 				signal(w.wake)
 			}
@@ -1202,6 +1298,12 @@ func (w *Worker) maintain() (quiet bool) {
 				break
 			}
 			limit = promoteBatch
+		}
+		if len(q.kept) > 0 && (!q.keptDone || (schedules >= 0 && schedules < int64(len(q.kept)))) {
+			w.keepSchedules(ctx, q)
+			if q.keptDone && !w.cfg.DisableScheduler {
+				nextSched = 0 // just written: read the schedules' ticks now
+			}
 		}
 		if !w.cfg.DisableScheduler && nextSched >= 0 {
 			if nextSched <= redisNow.UnixMilli() {

@@ -291,20 +291,34 @@ func TestSchedulersKilled(t *testing.T) {
 func TestRedisAmnesia(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.add(4, func(int) int { return 4000 })
-	a := startWorker(t, e.spec("a", 4))
+	inFlight := e.add(4, func(int) int { return 4000 })
+	spec := e.spec("a", 4)
+	spec.Keep = "tick" // a schedule the worker declares in code
+	a := startWorker(t, spec)
+	ofJobs := func(ls []historyLine) []historyLine {
+		return slices.DeleteFunc(ls, func(l historyLine) bool { return !slices.Contains(inFlight, l.Job) })
+	}
 	waitFor(t, 10*time.Second, "four jobs start", func() bool {
 		starts, _ := readHistory(t, e.history)
-		return len(starts) == 4
+		n := 0
+		for _, s := range starts {
+			if slices.Contains(inFlight, s.Job) {
+				n++
+			}
+		}
+		return n == 4
 	})
+	_, err := e.q.GetSchedule(ctx, "tick")
+	require.NoError(t, err, "the worker registered its kept schedule")
 	e.redis.kill()
 	e.redis.start() // same port, empty
+	restarted := time.Now()
 	waitFor(t, lease+5*time.Second, "the in-flight attempts end, refused", func() bool {
 		_, ends := readHistory(t, e.history)
-		return len(ends) == 4
+		return len(ofJobs(ends)) == 4
 	})
 	_, ends := readHistory(t, e.history)
-	for _, l := range ends {
+	for _, l := range ofJobs(ends) {
 		require.False(t, l.Recorded, "job %s is gone: its outcome cannot be recorded", l.Job)
 	}
 	select {
@@ -312,6 +326,21 @@ func TestRedisAmnesia(t *testing.T) {
 		t.Fatal("the worker process died")
 	default:
 	}
+
+	// The kept schedule is registered again and fires again.
+	waitFor(t, 15*time.Second, "a tick after the restart runs", func() bool {
+		_, ends := readHistory(t, e.history)
+		for _, l := range ends {
+			if strings.HasPrefix(l.Job, "tick@") && l.Recorded && l.Start.After(restarted) {
+				return true
+			}
+		}
+		return false
+	})
+	s, err := e.q.GetSchedule(ctx, "tick")
+	require.NoError(t, err)
+	t.Logf("kept schedule registered again %s after the restart", s.CreatedAt.Sub(restarted).Round(time.Millisecond))
+	require.NoError(t, e.q.PauseSchedule(ctx, "tick"))
 
 	// No hot loop: an idle worker after the restart sends a few commands/s.
 	calls := func() int64 {
@@ -332,7 +361,21 @@ func TestRedisAmnesia(t *testing.T) {
 	require.Less(t, rate, 20.0)
 
 	added := e.add(3, func(int) int { return 10 })
-	waitFor(t, 10*time.Second, "new jobs run", func() bool { return e.allTerminal(3) })
+	waitFor(t, 10*time.Second, "new jobs run", func() bool {
+		for _, id := range added {
+			if j, err := e.q.Job(ctx, id); err != nil || j.State != hopper.StateCompleted {
+				return false
+			}
+		}
+		return true
+	})
+	done, err := e.q.Jobs(ctx, hopper.StateCompleted, 0, 1000)
+	require.NoError(t, err)
+	for _, j := range done {
+		if j.Schedule == "tick" {
+			added = append(added, j.ID)
+		}
+	}
 	require.Empty(t, check(collect(t, e.q, added, e.history, nil)))
 }
 

@@ -106,6 +106,9 @@ type workerSpec struct {
 	Shutdown    time.Duration `json:"shutdown"` // budget of the graceful shutdown on SIGTERM
 	History     string        `json:"history"`
 	Name        string        `json:"name"`
+	// Keep, if set, is a schedule key the worker keeps registered
+	// (KeepSchedule): every second it enqueues a 0-ms sleep job.
+	Keep string `json:"keep,omitempty"`
 }
 
 // worker is a running worker process.
@@ -246,6 +249,16 @@ func workerMain() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos worker:", err)
 		return 2
+	}
+	if spec.Keep != "" {
+		q, err := hopper.NewQueue(client, spec.Queue, &hopper.QueueConfig{Prefix: spec.Prefix})
+		if err == nil {
+			err = w.KeepSchedule(q, spec.Keep, "@every 1s", "sleep", []byte(`{"ms":0}`), nil)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "chaos worker:", err)
+			return 2
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()

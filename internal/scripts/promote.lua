@@ -10,7 +10,8 @@
 --   and expired entries are dropped.
 -- Returns {moved, next due (-1 = none), now, next schedule tick (-1 = none),
 --   earliest lease deadline (-1 = no job active), ready jobs (0 when paused),
---   1 if the worker was not registered (its info must be sent again)}.
+--   1 if the worker was not registered (its info must be sent again),
+--   schedules stored in the queue (-1 with an id)}.
 --   With an id: moved is 1 if the job was delayed or failed and is now
 --   waiting, else 0, and only the first three values are meaningful.
 -- Atomic: when several workers run it at once each job moves exactly once.
@@ -27,7 +28,7 @@ if ARGV[3] ~= '' then
       moved = 1
     end
   end
-  return { moved, next_due(), now, -1, -1, 0, 0 }
+  return { moved, next_due(), now, -1, -1, 0, 0, -1 }
 end
 local limit = tonumber(ARGV[2])
 local nd = -1
@@ -68,4 +69,4 @@ local lease_due = -1
 if la[2] then lease_due = tonumber(la[2]) end
 local ready = redis.call('LLEN', K.wait) + redis.call('ZCARD', K.prio)
 if ready > 0 and redis.call('HEXISTS', K.meta, 'paused') == 1 then ready = 0 end
-return { moved, nd, now, next_sched, lease_due, ready, fresh }
+return { moved, nd, now, next_sched, lease_due, ready, fresh, redis.call('HLEN', K.sched) }

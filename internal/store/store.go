@@ -265,6 +265,7 @@ type PromoteResult struct {
 	LeaseDue  int64 // earliest lease deadline of an active job, -1 none
 	Ready     int64 // jobs ready to fetch (0 while the queue is paused)
 	Fresh     bool  // the worker was not registered: its info was not stored if it sent none
+	Schedules int64 // schedules stored in the queue (paused ones included)
 }
 
 // Promote moves due delayed and failed jobs (at most limit of each) to
@@ -280,12 +281,12 @@ func (s *Store) PromoteAndRegister(ctx context.Context, now int64, limit int, id
 	if err != nil {
 		return PromoteResult{}, err
 	}
-	row, err := slice(v, 7)
+	row, err := slice(v, 8)
 	if err != nil {
 		return PromoteResult{}, err
 	}
 	return PromoteResult{Moved: int(toInt(row[0])), NextDue: toInt(row[1]), Now: toInt(row[2]), NextSched: toInt(row[3]),
-		LeaseDue: toInt(row[4]), Ready: toInt(row[5]), Fresh: toInt(row[6]) == 1}, nil
+		LeaseDue: toInt(row[4]), Ready: toInt(row[5]), Fresh: toInt(row[6]) == 1, Schedules: toInt(row[7])}, nil
 }
 
 // Recover returns jobs with expired leases to waiting, or dead-letters them
