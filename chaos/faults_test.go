@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hopperq/hopper"
+	"github.com/hopperq/hopper/internal/faultproxy"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -179,6 +180,87 @@ func TestStoppedWorkerIsFenced(t *testing.T) {
 	j := o.finals[added[0]]
 	require.Equal(t, 1, j.Stalls)
 	require.Equal(t, 1, j.AttemptsMade, "the stall spent no attempt")
+}
+
+// 9. A worker process partitioned from Redis (a proxy holds its bytes) for
+// 3× the lease, then healed: it cancels its handlers before its leases can
+// run out and acknowledges nothing; the jobs complete once, elsewhere; the
+// worker rejoins with no restart and no goroutine leak.
+func TestPartitionedWorker(t *testing.T) {
+	e := newEnv(t)
+	px, err := faultproxy.New(e.redis.addr())
+	require.NoError(t, err)
+	defer px.Close()
+	spec := e.spec("a", 4)
+	spec.Addr = px.Addr()
+	a := startWorker(t, spec)
+	baseline := a.goroutines(t)
+
+	added := e.add(4, func(int) int { return 5000 })
+	waitFor(t, 10*time.Second, "worker a starts the jobs", func() bool {
+		starts, _ := readHistory(t, e.history)
+		return len(starts) == 4
+	})
+	px.Hold()
+	held := time.Now()
+	// The leases as Redis holds them: a's last heartbeats set them, and no
+	// byte of a's reaches Redis any more (one in flight at Hold lands within
+	// microseconds; 100 ms covers it).
+	time.Sleep(100 * time.Millisecond)
+	deadlines := map[string]time.Time{}
+	zs, err := e.client.ZRangeWithScores(context.Background(), e.prefix+":{work}:active", 0, -1).Result()
+	require.NoError(t, err)
+	for _, z := range zs {
+		deadlines[z.Member.(string)] = time.UnixMilli(int64(z.Score))
+	}
+	require.Len(t, deadlines, 4)
+	b := startWorker(t, e.spec("b", 4))
+	waitFor(t, 2*lease, "worker a's attempts end", func() bool {
+		_, ends := readHistory(t, e.history)
+		return len(ends) >= 4
+	})
+	_, ends := readHistory(t, e.history)
+	margin := time.Hour
+	for _, l := range ends[:4] {
+		require.Equal(t, "a", l.Worker)
+		require.False(t, l.Recorded, "a partitioned worker acknowledges nothing")
+		require.Contains(t, l.Err, "lease")
+		require.Contains(t, deadlines, l.Job)
+		margin = min(margin, deadlines[l.Job].Sub(l.End))
+	}
+	t.Logf("partitioned worker cancelled its handlers at least %s before their leases expired in Redis (lease %s)", margin.Round(time.Millisecond), lease)
+	require.Positive(t, margin, "handlers cancelled before the leases could expire")
+
+	waitFor(t, 3*lease+10*time.Second, "worker b completes the jobs", func() bool { return e.allTerminal(4) })
+	time.Sleep(max(0, 3*lease-time.Since(held))) // the partition lasts 3× the lease, as the scenario asks
+	px.Heal()
+	healed := time.Now()
+
+	// Rejoin: with b gone, a runs new jobs without a restart.
+	b.signal(syscall.SIGTERM)
+	<-b.done
+	more := e.add(4, func(int) int { return 10 })
+	waitFor(t, 15*time.Second, "worker a runs new jobs after the heal", func() bool { return e.allTerminal(8) })
+	_, ends = readHistory(t, e.history)
+	for _, l := range ends {
+		if slices.Contains(more, l.Job) {
+			require.Equal(t, "a", l.Worker)
+		}
+	}
+	t.Logf("worker a ran new jobs %s after the heal", time.Since(healed).Round(time.Millisecond))
+	select {
+	case <-a.done:
+		t.Fatal("the partitioned worker process exited")
+	default:
+	}
+	var after int
+	waitFor(t, 10*time.Second, "no goroutine leak", func() bool {
+		after = a.goroutines(t)
+		return after <= baseline+2
+	})
+	t.Logf("worker a goroutines: %d before, %d after the partition", baseline, after)
+	o := collect(t, e.q, append(added, more...), e.history, map[int]time.Time{a.cmd.Process.Pid: held})
+	require.Empty(t, check(o))
 }
 
 // 16. SIGTERM with a 1 s shutdown budget while jobs need 5 s: no fetch after

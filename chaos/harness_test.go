@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,7 +240,7 @@ func workerMain() int {
 		case <-t.C:
 			return nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
 	})
 	w, err := hopper.NewWorker(client, spec.Queue, handler, &hopper.WorkerConfig{
@@ -260,6 +262,15 @@ func workerMain() int {
 			return 2
 		}
 	}
+	// SIGUSR1 asks for the process's goroutine count (a leak check).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			hw.write(map[string]any{"goroutines": goroutineLine{PID: os.Getpid(), N: runtime.NumGoroutine(), At: time.Now()}})
+		}
+	}()
+	hw.write(map[string]any{"ready": os.Getpid()})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if err := w.Run(ctx); err != nil {
@@ -267,6 +278,55 @@ func workerMain() int {
 		return 1
 	}
 	return 0
+}
+
+// goroutineLine is a worker process's goroutine count, written on SIGUSR1.
+type goroutineLine struct {
+	PID int       `json:"pid"`
+	N   int       `json:"n"`
+	At  time.Time `json:"at"`
+}
+
+// goroutines sends w SIGUSR1 and returns the goroutine count it reports.
+func (w *worker) goroutines(t *testing.T) int {
+	t.Helper()
+	pid := w.cmd.Process.Pid
+	waitFor(t, 10*time.Second, "the worker process is ready", func() bool { return slices.Contains(readLines[int](t, w.spec.History, "ready"), pid) })
+	sent := time.Now()
+	w.signal(syscall.SIGUSR1)
+	var n int
+	waitFor(t, 5*time.Second, "the goroutine count", func() bool {
+		for _, g := range readLines[goroutineLine](t, w.spec.History, "goroutines") {
+			if g.PID == pid && !g.At.Before(sent) {
+				n = g.N
+				return true
+			}
+		}
+		return false
+	})
+	return n
+}
+
+// readLines returns the values of the history lines of one kind.
+func readLines[T any](t *testing.T, path, kind string) []T {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	var out []T
+	for _, l := range strings.Split(string(b), "\n") {
+		var rec map[string]json.RawMessage
+		if json.Unmarshal([]byte(l), &rec) != nil || rec[kind] == nil {
+			continue
+		}
+		var v T
+		if json.Unmarshal(rec[kind], &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // readHistory parses a history file into starts and ends.

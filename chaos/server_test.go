@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hopperq/hopper"
+	"github.com/hopperq/hopper/internal/faultproxy"
 	"github.com/hopperq/hopper/internal/syncbuf"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -81,16 +82,19 @@ func TestSlowServerAddIsSafe(t *testing.T) {
 }
 
 // 17. A worker blocked waiting for work survives losing its connection —
-// CLIENT KILL, the server's idle timeout, a server restart — and picks up
-// the next job within 2 s each time.
+// CLIENT KILL, the server's idle timeout, a server restart, a reset of
+// every connection (proxy) — and picks up the next job within 2 s each time.
 func TestBlockingFetchSurvivesConnectionLoss(t *testing.T) {
 	r := startRedis(t)
 	prefix := newPrefix(t.Name())
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	px, err := faultproxy.New(r.addr())
+	require.NoError(t, err)
+	defer px.Close()
+	c := redis.NewClient(&redis.Options{Addr: px.Addr()})
 	defer c.Close()
 	admin := redis.NewClient(&redis.Options{Addr: r.addr()})
 	defer admin.Close()
-	q, err := hopper.NewQueue(c, "work", &hopper.QueueConfig{Prefix: prefix})
+	q, err := hopper.NewQueue(admin, "work", &hopper.QueueConfig{Prefix: prefix})
 	require.NoError(t, err)
 	ctx := context.Background()
 	h := &counter{}
@@ -121,6 +125,10 @@ func TestBlockingFetchSurvivesConnectionLoss(t *testing.T) {
 	r.kill()
 	r.start() // same port, no persistence: an empty server
 	pickup("a Redis restart")
+
+	time.Sleep(300 * time.Millisecond) // the worker is back in its blocking read
+	px.Reset()                         // every connection through the proxy is reset
+	pickup("a connection reset")
 }
 
 // 11. CLIENT PAUSE 3000 WRITE under load: no job fails because of it and
