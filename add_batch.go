@@ -25,17 +25,19 @@ type addBatcher struct {
 }
 
 type addReq struct {
-	ctx  context.Context
-	jobs []store.NewJob
-	res  []store.AddResult
-	err  error
-	done chan struct{} // closed when res/err are set
-	lead chan struct{} // receives the lead (buffered 1)
+	ctx   context.Context
+	jobs  []store.NewJob
+	res   []store.AddResult
+	acked int // replicas that acknowledged the call (QueueConfig.WaitReplicas)
+	err   error
+	done  chan struct{} // closed when res/err are set
+	lead  chan struct{} // receives the lead (buffered 1)
 }
 
 // submit sends jobs (already validated and deduplicated within the call)
-// in a coalesced add call and returns their results.
-func (q *Queue) submit(ctx context.Context, jobs []store.NewJob) ([]store.AddResult, error) {
+// in a coalesced add call and returns their results and how many replicas
+// acknowledged the call.
+func (q *Queue) submit(ctx context.Context, jobs []store.NewJob) ([]store.AddResult, int, error) {
 	req := &addReq{ctx: ctx, jobs: jobs, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b := &q.adds
 	b.mu.Lock()
@@ -52,14 +54,14 @@ func (q *Queue) submit(ctx context.Context, jobs []store.NewJob) ([]store.AddRes
 			q.lead(ctx)
 		case <-ctx.Done():
 			if q.abandon(req) {
-				return nil, ctx.Err()
+				return nil, 0, ctx.Err()
 			}
 			// Already being sent: its outcome is on the way.
 			<-req.done
 		}
 	}
 	<-req.done
-	return req.res, req.err
+	return req.res, req.acked, req.err
 }
 
 // abandon withdraws a request that is still queued, passing on the lead if
@@ -147,11 +149,12 @@ func (q *Queue) lead(ctx context.Context) {
 		})
 		defer stop()
 	}
-	res, err := q.st.Add(callCtx, q.nowArg(), send)
+	res, acked, err := q.st.AddWait(callCtx, q.nowArg(), send, q.cfg.WaitReplicas, q.cfg.WaitTimeout.Milliseconds())
 	for i, r := range batch {
 		if err != nil {
 			r.err = err
 		} else {
+			r.acked = acked
 			r.res = make([]store.AddResult, len(r.jobs))
 			for k, at := range where[i] {
 				if at >= 0 {

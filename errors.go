@@ -44,6 +44,13 @@ var (
 	// Nothing was written.
 	ErrRedisOOM = errors.New("hopper: Redis is out of memory (maxmemory reached)")
 
+	// ErrNotReplicated: with QueueConfig.WaitReplicas, fewer replicas than
+	// asked acknowledged an add within QueueConfig.WaitTimeout. The jobs were
+	// added on the primary (and are returned beside the error) but may be
+	// lost if it fails before they replicate; adding them again with the same
+	// IDs is safe.
+	ErrNotReplicated = errors.New("hopper: add not acknowledged by enough replicas")
+
 	// ErrJobStalled is wrapped by the error OnDead receives for a job
 	// dead-lettered because its lease expired more than MaxStalls times.
 	ErrJobStalled = errors.New("hopper: job stalled too often")

@@ -59,7 +59,24 @@ type QueueConfig struct {
 	// Logger receives the queue's log records (debug only). Defaults to
 	// slog.Default() at level Warn and above.
 	Logger *slog.Logger
+
+	// WaitReplicas makes every Add and AddBulk wait, after the write, until
+	// this many replicas have acknowledged it (Redis WAIT, sent in the same
+	// round trip), so an acknowledged job survives a failover to one of
+	// them. If fewer acknowledge within WaitTimeout, the jobs are added on the
+	// primary all the same and returned together with an error wrapping
+	// ErrNotReplicated. 0 (the default) does not wait. The client must be a
+	// *redis.Client (also a failover client) or *redis.ClusterClient. For
+	// durable adds of some jobs only, use a second Queue handle of the same
+	// queue with this set: handles are cheap.
+	WaitReplicas int
+	// WaitTimeout bounds the wait for WaitReplicas. Defaults to 1s; it must
+	// be shorter than the client's ReadTimeout.
+	WaitTimeout time.Duration
 }
+
+// defaultWaitTimeout is QueueConfig.WaitTimeout's default.
+const defaultWaitTimeout = time.Second
 
 func (c *QueueConfig) withDefaults() (QueueConfig, error) {
 	var out QueueConfig
@@ -102,7 +119,40 @@ func (c *QueueConfig) withDefaults() (QueueConfig, error) {
 	if out.Logger == nil {
 		out.Logger = slog.New(warnOnly{slog.Default().Handler()})
 	}
+	if out.WaitReplicas < 0 || out.WaitReplicas > 100 {
+		return out, invalid("QueueConfig.WaitReplicas", out.WaitReplicas, "must be 0 (do not wait) or 1..100")
+	}
+	if out.WaitTimeout < 0 || (out.WaitTimeout > 0 && out.WaitTimeout < time.Millisecond) {
+		return out, invalid("QueueConfig.WaitTimeout", out.WaitTimeout, "must be at least 1ms")
+	}
+	if out.WaitReplicas > 0 && out.WaitTimeout == 0 {
+		out.WaitTimeout = defaultWaitTimeout
+	}
 	return out, nil
+}
+
+// checkWaitClient checks that client can run WAIT on the connection of the
+// add (see QueueConfig.WaitReplicas) and answers before its read timeout.
+func checkWaitClient(client redis.UniversalClient, c *QueueConfig) error {
+	if c.WaitReplicas == 0 {
+		return nil
+	}
+	var readTimeout time.Duration
+	switch cl := client.(type) {
+	case *redis.Client:
+		readTimeout = cl.Options().ReadTimeout
+	case *redis.ClusterClient:
+		readTimeout = cl.Options().ReadTimeout
+	default:
+		return invalid("QueueConfig.WaitReplicas", c.WaitReplicas, "needs a *redis.Client or *redis.ClusterClient, not %T", client)
+	}
+	if readTimeout == 0 {
+		readTimeout = 3 * time.Second // go-redis' default
+	}
+	if readTimeout > 0 && c.WaitTimeout >= readTimeout {
+		return invalid("QueueConfig.WaitTimeout", c.WaitTimeout, "must be shorter than the client's ReadTimeout (%s)", readTimeout)
+	}
+	return nil
 }
 
 // ensureRegistered records the queue in its prefix's registry (ListQueues)
@@ -147,6 +197,9 @@ func NewQueue(client redis.UniversalClient, name string, cfg *QueueConfig) (*Que
 	if err != nil {
 		return nil, err
 	}
+	if err := checkWaitClient(client, &c); err != nil {
+		return nil, err
+	}
 	ids, err := newIDGen()
 	if err != nil {
 		return nil, err
@@ -182,13 +235,15 @@ func (q *Queue) clock() time.Time {
 // Errors: *ValidationError (ErrInvalid) or ErrPayloadTooLarge for bad
 // input, before anything is sent; ctx errors; wrapped Redis errors. If Redis
 // fails mid-call the job may or may not have been added: call Add again with
-// the same ID to be sure it exists exactly once.
+// the same ID to be sure it exists exactly once. With
+// QueueConfig.WaitReplicas, an add too few replicas acknowledged returns
+// the job and an error wrapping ErrNotReplicated.
 func (q *Queue) Add(ctx context.Context, name string, payload []byte, opts *JobOptions) (*Job, error) {
 	jobs, err := q.add(ctx, []NewJob{{Name: name, Payload: payload, Options: opts}}, "add")
-	if err != nil {
+	if len(jobs) == 0 {
 		return nil, err
 	}
-	return jobs[0], nil
+	return jobs[0], err
 }
 
 // AddJSON is Add with v encoded as JSON for the payload.
@@ -204,7 +259,9 @@ func (q *Queue) AddJSON(ctx context.Context, name string, v any, opts *JobOption
 // validated and added (or found to exist already), or none is. Jobs with an
 // ID that exists already, or that repeat an ID earlier in the batch, come
 // back with Duplicate set. The result has one Job per input, in order. At
-// most MaxBulk jobs per call.
+// most MaxBulk jobs per call. With QueueConfig.WaitReplicas, a batch too
+// few replicas acknowledged returns the jobs and an error wrapping
+// ErrNotReplicated.
 func (q *Queue) AddBulk(ctx context.Context, jobs []NewJob) ([]*Job, error) {
 	if len(jobs) == 0 {
 		return nil, nil
@@ -255,7 +312,7 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("hopper: %s: %w", op, err)
 	}
-	res, err := q.submit(ctx, send)
+	res, acked, err := q.submit(ctx, send)
 	if err != nil {
 		return nil, fmt.Errorf("hopper: %s to queue %s: %w", op, q.name, redisError(err))
 	}
@@ -287,6 +344,9 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 		j.State = State(ar.State)
 		j.Duplicate = !ar.Added || dupInBatch
 		out[i] = j
+	}
+	if acked < q.cfg.WaitReplicas {
+		return out, fmt.Errorf("hopper: %s to queue %s: %w: %d of %d within %s", op, q.name, ErrNotReplicated, acked, q.cfg.WaitReplicas, q.cfg.WaitTimeout)
 	}
 	return out, nil
 }

@@ -80,20 +80,81 @@ type AddResult struct {
 
 // Add adds jobs atomically.
 func (s *Store) Add(ctx context.Context, now int64, jobs []NewJob) ([]AddResult, error) {
+	res, _, err := s.AddWait(ctx, now, jobs, 0, 0)
+	return res, err
+}
+
+// AddWait adds jobs atomically and, if replicas > 0, then waits (Redis
+// WAIT, on the same connection, in the same round trip) until that many
+// replicas have acknowledged the write, at most timeoutMs (0 = forever). It
+// returns how many replicas acknowledged.
+func (s *Store) AddWait(ctx context.Context, now int64, jobs []NewJob, replicas int, timeoutMs int64) ([]AddResult, int, error) {
 	args := make([]any, 0, 2+7*len(jobs))
 	args = append(args, now, len(jobs))
 	for _, j := range jobs {
 		args = append(args, j.ID, j.Body, j.DelayMs, j.RunAtMs, j.Priority, j.Unique, j.WindowMs)
 	}
-	v, err := s.run(ctx, scripts.Add, args...)
+	var v any
+	acked := 0
+	var err error
+	if replicas <= 0 {
+		v, err = s.run(ctx, scripts.Add, args...)
+	} else {
+		v, acked, err = s.runWait(ctx, scripts.Add, replicas, timeoutMs, args...)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := addResults(v, len(jobs))
+	return out, acked, err
+}
+
+// runWait runs a script and WAIT in one pipeline on one connection of the
+// node that owns the queue's slot, so WAIT counts the script's writes.
+func (s *Store) runWait(ctx context.Context, sc *scripts.Script, replicas int, timeoutMs int64, args ...any) (any, int, error) {
+	var node redis.Pipeliner
+	switch c := s.c.(type) {
+	case *redis.ClusterClient:
+		n, err := c.MasterForKey(ctx, s.keys.Key(keys.Meta))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s script: %w", sc.Name, err)
+		}
+		node = n.Pipeline()
+	case *redis.Client:
+		node = c.Pipeline()
+	default:
+		return nil, 0, fmt.Errorf("%s script: waiting for replicas needs a *redis.Client or *redis.ClusterClient, not %T", sc.Name, s.c)
+	}
+	ks := s.scripts[sc]
+	for _, eval := range []bool{false, true} {
+		var run *redis.Cmd
+		if eval {
+			run = sc.Script.Eval(ctx, node, ks, args...)
+		} else {
+			run = sc.Script.EvalSha(ctx, node, ks, args...)
+		}
+		wait := node.Do(ctx, "WAIT", replicas, timeoutMs)
+		_, _ = node.Exec(ctx)
+		if err := run.Err(); err != nil {
+			if !eval && scripts.IsNoScript(err) {
+				continue // not cached on this server: send the source
+			}
+			return nil, 0, fmt.Errorf("%s script: %w", sc.Name, err)
+		}
+		// The script's writes happened; if WAIT itself failed, none of them
+		// is known to have replicated.
+		n, _ := wait.Int()
+		return run.Val(), n, nil
+	}
+	panic("unreachable")
+}
+
+func addResults(v any, n int) ([]AddResult, error) {
+	rows, err := slice(v, n)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := slice(v, len(jobs))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]AddResult, len(jobs))
+	out := make([]AddResult, n)
 	for i, r := range rows {
 		row, err := slice(r, -1)
 		if err != nil || len(row) < 2 {
