@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopperq/hopper/internal/keys"
+	"github.com/hopperq/hopper/internal/store"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -144,4 +146,47 @@ func TestWaitReplicasConfig(t *testing.T) {
 	_, err = NewQueue(ring, "q", &QueueConfig{WaitReplicas: 1})
 	require.ErrorIs(t, err, ErrInvalid)
 	require.True(t, errors.Is(err, ErrInvalid) && strings.Contains(err.Error(), "*redis.Ring"), err.Error())
+}
+
+// A failover to a replica that missed the latest claims rolls the queue's
+// token counter back, so the new primary hands out token numbers again. A
+// worker still running a job claimed on the old primary must not hold the
+// token of that job's new delivery: the claim's nonce keeps them apart.
+func TestTokenUniqueAfterCounterRollback(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("rollback", nil)
+		_, err := q.Add(ctx, "x", nil, &JobOptions{ID: "x1"})
+		require.NoError(t, err)
+		k := q.st.Keys()
+		before, err := h.client.HGet(ctx, k.Key(keys.Meta), "lease").Int64()
+		if errors.Is(err, redis.Nil) {
+			before, err = 0, nil
+		}
+		require.NoError(t, err)
+		first, err := q.st.Fetch(ctx, 0, 1, 60000)
+		require.NoError(t, err)
+		require.Len(t, first.Jobs, 1)
+
+		// What the promoted replica holds: the state before the claim.
+		require.NoError(t, h.client.HSet(ctx, k.Key(keys.Meta), "lease", before).Err())
+		require.NoError(t, h.client.HDel(ctx, k.Key(keys.Run), "x1").Err())
+		require.NoError(t, h.client.ZRem(ctx, k.Key(keys.Active), "x1").Err())
+		require.NoError(t, h.client.RPush(ctx, k.Key(keys.Wait), "x1").Err())
+
+		second, err := q.st.Fetch(ctx, 0, 1, 60000)
+		require.NoError(t, err)
+		require.Len(t, second.Jobs, 1)
+		old, cur := first.Jobs[0].Token, second.Jobs[0].Token
+		num := func(tok string) string { n, _, _ := strings.Cut(tok, "-"); return n }
+		require.Equal(t, num(old), num(cur), "the counter handed out the same number again")
+		require.NotEqual(t, old, cur)
+
+		st, _, err := q.st.Complete(ctx, 0, []store.Ack{{ID: "x1", Token: old, KeepCount: 10, KeepAgeMs: 60000}}, 0, 0)
+		require.NoError(t, err)
+		require.Equal(t, []int{store.LeaseLost}, st, "the old primary's lease holder cannot complete the new delivery")
+		st, _, err = q.st.Complete(ctx, 0, []store.Ack{{ID: "x1", Token: cur, KeepCount: 10, KeepAgeMs: 60000}}, 0, 0)
+		require.NoError(t, err)
+		require.Equal(t, []int{store.LeaseOK}, st)
+	})
 }

@@ -2,7 +2,8 @@
 -- claim the next jobs for the workers that asked for one, in the same call.
 -- KEYS: the queue's keys (lib.lua).
 -- ARGV[1]: now ms (0 = Redis TIME); ARGV[2]: jobs to claim (0 = none);
---   ARGV[3]: lease ms for them; ARGV[4]: n; then 5 values per job: id,
+--   ARGV[3]: lease ms for them; ARGV[4]: n; ARGV[5]: the claim's nonce
+--   (fetch.lua); then 5 values per job: id,
 --   lease token, result ('' = none), keep count, keep age ms (count 0 and
 --   age 0: remove the job at once).
 -- Returns {statuses, claimed}: one status per job (1 completed, 2 already
@@ -13,7 +14,8 @@
 local now = now_ms(ARGV[1])
 local want, lease_ms = tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
-local A = 5 -- first job argument
+local nonce = ARGV[5]
+local A = 6 -- first job argument
 local ids = {}
 for i = 0, n - 1 do ids[i + 1] = ARGV[A + i * 5] end
 local runs = hmget(K.run, ids)
@@ -60,5 +62,5 @@ for _, t in pairs(trims) do trim(K.completed, t[1], t[2], now, BATCH + math.floo
 count('c', #done, now)
 emit('completed', done)
 local claimed = {}
-if want > 0 then claimed = claim(now, want, lease_ms) end
+if want > 0 then claimed = claim(now, want, lease_ms, nonce) end
 return { out, claimed }

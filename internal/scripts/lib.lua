@@ -175,10 +175,13 @@ end
 -- lease_ms, and returns {paused (0|1), now, next due (-1 = none; only when
 -- fewer than max were claimed), then per job: id, token, attempts, stalls,
 -- body}. Jobs without a priority go first (FIFO), then prioritized ones
--- (lowest number first). Tokens come from a per-queue counter, so every
--- delivery has a token no other had. If ready jobs remain after a full
--- claim, the ready marker is set again so another idle worker wakes.
-local function claim(now, max, lease_ms)
+-- (lowest number first). A token is a per-queue counter and the caller's
+-- random nonce for this call ("<n>-<nonce>"): the counter makes every
+-- delivery's token unique, and the nonce keeps it unique when the counter
+-- rolls back (a failover to a replica that missed the latest claims). If
+-- ready jobs remain after a full claim, the ready marker is set again so
+-- another idle worker wakes.
+local function claim(now, max, lease_ms, nonce)
   local out = { 0, now, -1 }
   if redis.call('HEXISTS', K.meta, 'paused') == 1 then
     out[1] = 1
@@ -205,7 +208,7 @@ local function claim(now, max, lease_ms)
       if bodies[i] then
         ev_ids[#ev_ids + 1] = id
         local r = parse_run(runs[i])
-        r[1], r[4], r[5] = 'a', int(tok), now
+        r[1], r[4], r[5] = 'a', int(tok) .. '-' .. nonce, now
         set_run[#set_run + 1] = id
         set_run[#set_run + 1] = fmt_run(r)
         set_active[#set_active + 1] = deadline

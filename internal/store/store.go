@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -168,6 +169,20 @@ func addResults(v any, n int) ([]AddResult, error) {
 	return out, nil
 }
 
+// nonce returns a random string for one claim call: part of the lease
+// tokens it hands out, so that tokens stay unique when a failover rolls the
+// queue's token counter back (see claim in lib.lua).
+func nonce() string {
+	const digits = "0123456789abcdefghijklmnopqrstuv"
+	v := rand.Uint32()
+	var b [6]byte
+	for i := range b {
+		b[i] = digits[v&31]
+		v >>= 5
+	}
+	return string(b[:])
+}
+
 // Claimed is one job handed to a worker by Fetch.
 type Claimed struct {
 	ID       string
@@ -187,7 +202,7 @@ type FetchResult struct {
 
 // Fetch claims up to max ready jobs with leases of leaseMs.
 func (s *Store) Fetch(ctx context.Context, now int64, max int, leaseMs int64) (FetchResult, error) {
-	v, err := s.run(ctx, scripts.Fetch, now, max, leaseMs)
+	v, err := s.run(ctx, scripts.Fetch, now, max, leaseMs, nonce())
 	if err != nil {
 		return FetchResult{}, err
 	}
@@ -223,8 +238,8 @@ type Ack struct {
 // Complete acknowledges completed jobs (one status per ack) and, in the
 // same call, claims up to want jobs with leases of leaseMs (want 0: none).
 func (s *Store) Complete(ctx context.Context, now int64, acks []Ack, want int, leaseMs int64) ([]int, FetchResult, error) {
-	args := make([]any, 0, 4+5*len(acks))
-	args = append(args, now, want, leaseMs, len(acks))
+	args := make([]any, 0, 5+5*len(acks))
+	args = append(args, now, want, leaseMs, len(acks), nonce())
 	for _, a := range acks {
 		args = append(args, a.ID, a.Token, a.Result, a.KeepCount, a.KeepAgeMs)
 	}
