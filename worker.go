@@ -903,7 +903,7 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 		}
 	}
 	if o := w.cfg.Observer; o != nil && !r.started.IsZero() {
-		out := Outcome{State: job.State, Duration: time.Since(r.started), Err: herr, Recorded: err == nil && status != store.LeaseLost}
+		out := Outcome{State: job.State, Duration: time.Since(r.started), Err: herr, Recorded: err == nil && status != store.LeaseLost, RecordErr: err}
 		w.runHook(q.name, job.ID, func() { o.JobFinished(ctx, job, out) })
 	}
 	return next
@@ -935,22 +935,30 @@ func (w *Worker) runHook(queue, id string, hook func()) {
 
 // ack writes an outcome, retrying transient Redis errors with backoff while
 // the lease can still be valid (the heartbeat keeps extending it meanwhile).
-// Past the lease the job will be recovered and run again, so it gives up.
+// When the next retry would fall past the lease, it makes one last attempt
+// at once and then gives up: a failed call may have landed (only its reply
+// was lost, or the process was frozen while it waited), and the acking
+// scripts answer a re-run "already done by this token" (or "lease lost"), so
+// that attempt tells whether the outcome was recorded rather than leaving it
+// unknown.
 func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (int, error) {
 	var delay time.Duration
-	for {
+	for last := false; ; {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
 		s, err := op(ctx)
 		cancel()
 		if err == nil {
 			return s, nil
 		}
+		if last {
+			return 0, err
+		}
 		w.mu.Lock()
 		until := r.leaseUntil
 		w.mu.Unlock()
 		delay = nextErrDelay(delay)
 		if time.Now().Add(delay).After(until) {
-			return 0, err
+			last, delay = true, 0
 		}
 		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.job.ID, "err", err)
 		time.Sleep(delay) // bounded by the lease; nothing else to wait for

@@ -193,6 +193,10 @@ type Outcome struct {
 	// longer knows the job's state) and Err the handler's error, or
 	// ErrLeaseLost if it returned nil.
 	Recorded bool
+	// RecordErr is the Redis error that kept the worker from learning
+	// whether the outcome was written (Recorded is then false): the write
+	// may have landed. nil when the outcome was written or refused.
+	RecordErr error
 }
 
 // warnOnly filters a handler to Warn and above.

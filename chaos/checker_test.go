@@ -21,7 +21,28 @@ type outcome struct {
 	finals map[string]*hopper.Job // final state per added ID; nil = not found
 	counts hopper.Counts
 	faults map[int]time.Time // worker PID -> when a fault (kill, stop, term) hit it
+	// windows are faults with a duration (the soak's): a run that started
+	// within lease before a window's start, or during it, may have been
+	// hit by it.
+	windows []faultWindow
 }
+
+// faultWindow is a fault that hit one worker process (PID) or, with PID 0,
+// all of them, from From to To.
+type faultWindow struct {
+	PID      int
+	From, To time.Time
+}
+
+// hit reports whether a run of pid that started at started may have been
+// interrupted by the window: it started at most slack before the window's
+// start (a run lasts less than slack) and no later than its end.
+func (w faultWindow) hit(pid int, started time.Time, slack time.Duration) bool {
+	return (w.PID == 0 || w.PID == pid) && !started.Before(w.From.Add(-slack)) && !started.After(w.To)
+}
+
+// windowSlack bounds a run's length for faultWindow.hit: the lease.
+const windowSlack = lease
 
 // check returns every violation of I1–I5.
 func check(o outcome) []string {
@@ -36,12 +57,23 @@ func check(o outcome) []string {
 		startsBy[s.Job]++
 		if at, ok := o.faults[s.PID]; ok && !at.Before(s.Started) {
 			faulted[s.Job]++
+			continue
+		}
+		for _, w := range o.windows {
+			if w.hit(s.PID, s.Started, windowSlack) {
+				faulted[s.Job]++
+				break
+			}
 		}
 	}
 	completions := map[string]int{}
+	unknown := map[string]int{} // completions whose write failed and may have landed
 	for _, e := range o.ends {
-		if e.State == string(hopper.StateCompleted) && e.Recorded {
+		switch {
+		case e.State == string(hopper.StateCompleted) && e.Recorded:
 			completions[e.Job]++
+		case e.State == string(hopper.StateCompleted) && e.Unknown:
+			unknown[e.Job]++
 		}
 	}
 	ids := make([]string, 0, len(unique))
@@ -61,7 +93,7 @@ func check(o outcome) []string {
 		if completions[id] > 1 {
 			bad = append(bad, fmt.Sprintf("I2: job %s completed %d times", id, completions[id]))
 		}
-		if j.State == hopper.StateCompleted && completions[id] != 1 {
+		if j.State == hopper.StateCompleted && completions[id] != 1 && !(completions[id] == 0 && unknown[id] > 0) {
 			bad = append(bad, fmt.Sprintf("I2: job %s is completed but %d recorded completions are in the history", id, completions[id]))
 		}
 		// Every run beyond the first needs a cause: a fault that hit a run of
@@ -136,6 +168,27 @@ func TestCheckerCatchesViolations(t *testing.T) {
 	require.Empty(t, check(zombie))
 	zombie.faults = map[int]time.Time{1: now.Add(-time.Second)}
 	require.Contains(t, fmt.Sprint(check(zombie)), "I3: job a ran 2 times with 0 faulted runs")
+
+	// A fault window explains re-runs of the runs that started shortly
+	// before it or during it, on the process it hit (or on all, PID 0).
+	windowed := zombie
+	windowed.faults = nil
+	windowed.windows = []faultWindow{{PID: 1, From: now.Add(time.Second), To: now.Add(2 * time.Second)}}
+	require.Empty(t, check(windowed))
+	windowed.windows = []faultWindow{{PID: 0, From: now.Add(-time.Second), To: now.Add(-time.Millisecond)}}
+	require.Contains(t, fmt.Sprint(check(windowed)), "I3: job a ran 2 times with 0 faulted runs", "a window that ended before the run")
+	windowed.windows = []faultWindow{{PID: 3, From: now, To: now.Add(time.Second)}}
+	require.Contains(t, fmt.Sprint(check(windowed)), "I3: job a ran 2 times with 0 faulted runs", "a window on another process")
+	windowed.windows = []faultWindow{{PID: 1, From: now.Add(windowSlack + time.Millisecond), To: now.Add(time.Hour)}}
+	require.Contains(t, fmt.Sprint(check(windowed)), "I3: job a ran 2 times with 0 faulted runs", "a run that started longer than a run lasts before the window")
+
+	// A completion whose write failed may have landed: it explains a
+	// completed job with no recorded completion, but not a second one.
+	unsure := good
+	unsure.ends = []historyLine{{Job: "a", State: "completed", Unknown: true}}
+	require.Empty(t, check(unsure))
+	unsure.ends = []historyLine{{Job: "a", State: "completed"}}
+	require.Contains(t, fmt.Sprint(check(unsure)), "I2: job a is completed but 0 recorded completions")
 
 	stuck := good
 	stuck.finals = map[string]*hopper.Job{"a": {ID: "a", State: hopper.StateActive}}

@@ -11,4 +11,8 @@
 //	I3 a job runs at most 1 + (its recorded stalls) times;
 //	I4 at quiescence no job is active;
 //	I5 the per-state counts add up to the jobs added.
+//
+// TestSoak runs a seeded random mix of the faults for HOPPER_SOAK (a Go
+// duration; 3m by default) and logs its seed; HOPPER_SOAK_SEED=<seed>
+// replays the same fault sequence (timings still vary).
 package chaos

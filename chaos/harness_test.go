@@ -152,6 +152,7 @@ type historyLine struct {
 	End      time.Time `json:"end"`
 	State    string    `json:"state"`    // the state the attempt left the job in
 	Recorded bool      `json:"recorded"` // the outcome was written (the lease held)
+	Unknown  bool      `json:"unknown"`  // the write failed and may have landed
 	Err      string    `json:"err,omitempty"`
 }
 
@@ -190,7 +191,7 @@ func (o observer) JobStarted(_ context.Context, j *hopper.Job) {
 
 func (o observer) JobFinished(_ context.Context, j *hopper.Job, out hopper.Outcome) {
 	l := historyLine{Job: j.ID, Attempt: j.AttemptsMade, Stalls: j.Stalls, PID: os.Getpid(), Worker: o.name,
-		End: time.Now(), State: string(out.State), Recorded: out.Recorded}
+		End: time.Now(), State: string(out.State), Recorded: out.Recorded, Unknown: out.RecordErr != nil}
 	l.Start = l.End.Add(-out.Duration)
 	if out.Err != nil {
 		l.Err = out.Err.Error()
