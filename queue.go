@@ -292,9 +292,11 @@ func (q *Queue) add(ctx context.Context, jobs []NewJob, op string) ([]*Job, erro
 			sendIdx[i] = -1 - k // duplicate of an earlier job in this batch
 			continue
 		}
-		if k, ok := firstOf["u:"+r.unique]; ok && r.unique != "" {
-			sendIdx[i] = -1 - k
-			continue
+		if r.unique != "" {
+			if k, ok := firstOf["u:"+r.unique]; ok {
+				sendIdx[i] = -1 - k
+				continue
+			}
 		}
 		body, err := wire.Encode(&r.header, r.payload)
 		if err != nil {

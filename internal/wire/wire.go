@@ -68,8 +68,7 @@ func Decode(body string) (Header, []byte, error) {
 	if i < 0 {
 		return h, nil, ErrMalformed
 	}
-	d := json.NewDecoder(strings.NewReader(body[:i]))
-	if err := d.Decode(&h); err != nil {
+	if err := json.Unmarshal([]byte(body[:i]), &h); err != nil {
 		return h, nil, errors.Join(ErrMalformed, err)
 	}
 	if h.Name == "" {
