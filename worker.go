@@ -83,7 +83,8 @@ type Worker struct {
 type ackReq struct {
 	q     *workerQueue
 	ack   store.Ack
-	next  bool // claim a next job for the slot in the same call
+	fail  *store.Fail // a failed attempt or snooze instead of a completion
+	next  bool        // claim a next job for the slot in the same call (completions)
 	reply chan ackReply
 }
 
@@ -709,6 +710,15 @@ func (w *Worker) runSlot(q *workerQueue, c store.Claimed, sent time.Time) {
 // runJob runs one claimed job and records its outcome; it returns the next
 // job claimed with the completion, if any.
 func (w *Worker) runJob(q *workerQueue, c store.Claimed, sent time.Time) *claimedJob {
+	if late := time.Since(sent); late >= w.cfg.LeaseDuration-w.leaseMargin() {
+		// The claim's reply came back too late to use (a partition that
+		// held it, a frozen process): the lease has expired or is about to,
+		// and the job may already run elsewhere. Leave it to recovery rather
+		// than start a run whose outcome would be refused.
+		w.log.Warn("hopper: claimed job arrived after its lease; not starting it", "queue", q.name, "job", c.ID,
+			"lease", c.Token, "late_by", late)
+		return nil
+	}
 	job, err := jobFromBody(q.name, c.ID, c.Body)
 	if err != nil {
 		// A body no handler can read (a foreign producer's bug): dead-letter it
@@ -844,7 +854,7 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 		delay := max(retryAfter.Delay, 0)
 		b, _ := jsonString(info)
 		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			return q.st.Retry(ctx, nowArg, job.ID, tok, delay.Milliseconds(), b, false)
+			return w.fail(ctx, q, store.Fail{ID: job.ID, Token: tok, DelayMs: delay.Milliseconds(), ErrJSON: b})
 		})
 		job.State, job.LastError, job.DueAt = StateDelayed, info.Error, w.clock().Add(delay)
 		if err == nil && status == store.LeaseOK && delay > 0 {
@@ -875,7 +885,7 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 		}
 		b, _ := jsonString(info)
 		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			return q.st.Retry(ctx, nowArg, job.ID, tok, delay.Milliseconds(), b, true)
+			return w.fail(ctx, q, store.Fail{ID: job.ID, Token: tok, DelayMs: delay.Milliseconds(), ErrJSON: b, Spend: true})
 		})
 		job.State, job.AttemptsMade, job.LastError, job.Stack = StateFailed, attempt, info.Error, info.Stack
 		job.DueAt = w.clock().Add(delay)
@@ -1006,8 +1016,38 @@ func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack, next
 	}
 }
 
-// ackLoop writes the completions handed to complete, batched per queue. It
-// stops with the other loops, after the handlers have drained.
+// fail records a failed attempt or a snooze through the ack loop, batched
+// with the other failures of the same moment into one script call per
+// queue (as completions are), and returns its lease status.
+func (w *Worker) fail(ctx context.Context, q *workerQueue, f store.Fail) (int, error) {
+	req := ackReq{q: q, fail: &f, reply: make(chan ackReply, 1)}
+	direct := func() (int, error) {
+		// The ack loop has stopped: write directly (a re-run of a request the
+		// loop took is answered "already done").
+		st, err := q.st.RetryBatch(ctx, w.nowArg(), []store.Fail{f})
+		if err != nil {
+			return 0, err
+		}
+		return st[0], nil
+	}
+	select {
+	case w.acks <- req:
+	case <-w.loopsCtx.Done():
+		return direct()
+	}
+	select {
+	case rep := <-req.reply:
+		return rep.status, rep.err
+	case <-w.loopsCtx.Done():
+		return direct()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// ackLoop writes the completions handed to complete and the failures handed
+// to fail, batched per queue. It stops with the other loops, after the
+// handlers have drained.
 func (w *Worker) ackLoop() {
 	defer w.loops.Done()
 	batch := make([]ackReq, 0, maxAckBatch)
@@ -1037,7 +1077,21 @@ func (w *Worker) flushAcks(batch []ackReq) {
 	for _, r := range batch {
 		byQueue[r.q] = append(byQueue[r.q], r)
 	}
-	for q, reqs := range byQueue {
+	for q, all := range byQueue {
+		var reqs, fails []ackReq
+		for _, r := range all {
+			if r.fail != nil {
+				fails = append(fails, r)
+			} else {
+				reqs = append(reqs, r)
+			}
+		}
+		if len(fails) > 0 {
+			w.flushFails(q, fails)
+		}
+		if len(reqs) == 0 {
+			continue
+		}
 		acks := make([]store.Ack, len(reqs))
 		want := 0
 		for i, r := range reqs {
@@ -1065,6 +1119,25 @@ func (w *Worker) flushAcks(batch []ackReq) {
 			}
 			r.reply <- rep
 		}
+	}
+}
+
+// flushFails writes one queue's batch of failed attempts and snoozes in one
+// script call and answers each request.
+func (w *Worker) flushFails(q *workerQueue, reqs []ackReq) {
+	fails := make([]store.Fail, len(reqs))
+	for i, r := range reqs {
+		fails[i] = *r.fail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
+	statuses, err := q.st.RetryBatch(ctx, w.nowArg(), fails)
+	cancel()
+	for i, r := range reqs {
+		rep := ackReply{err: err}
+		if err == nil {
+			rep.status = statuses[i]
+		}
+		r.reply <- rep
 	}
 }
 

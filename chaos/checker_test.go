@@ -15,12 +15,16 @@ import (
 
 // outcome is what the checker needs of the final state.
 type outcome struct {
-	added  []string               // IDs whose Add returned nil
-	starts []startLine            // attempts started
-	ends   []historyLine          // attempts ended (a killed attempt has none)
-	finals map[string]*hopper.Job // final state per added ID; nil = not found
-	counts hopper.Counts
-	faults map[int]time.Time // worker PID -> when a fault (kill, stop, term) hit it
+	added  []string      // IDs whose Add returned nil
+	starts []startLine   // attempts started
+	ends   []historyLine // attempts ended (a killed attempt has none)
+	// returns are handlers that returned nil, written before the ack: one
+	// without a matching end is an attempt whose process died after (or
+	// while) acknowledging it, so its completion may have been recorded.
+	returns []returnLine
+	finals  map[string]*hopper.Job // final state per added ID; nil = not found
+	counts  hopper.Counts
+	faults  map[int]time.Time // worker PID -> when a fault (kill, stop, term) hit it
 	// windows are faults with a duration (the soak's): a run that started
 	// within lease before a window's start, or during it, may have been
 	// hit by it.
@@ -68,12 +72,27 @@ func check(o outcome) []string {
 	}
 	completions := map[string]int{}
 	unknown := map[string]int{} // completions whose write failed and may have landed
+	type run struct {
+		job string
+		pid int
+	}
+	endedBy := map[run]int{}
 	for _, e := range o.ends {
+		endedBy[run{e.Job, e.PID}]++
 		switch {
 		case e.State == string(hopper.StateCompleted) && e.Recorded:
 			completions[e.Job]++
 		case e.State == string(hopper.StateCompleted) && e.Unknown:
 			unknown[e.Job]++
+		}
+	}
+	returnedBy := map[run]int{}
+	for _, r := range o.returns {
+		returnedBy[run{r.Job, r.PID}]++
+	}
+	for k, n := range returnedBy {
+		if n > endedBy[k] {
+			unknown[k.job] += n - endedBy[k] // returned, then the process died before recording the end
 		}
 	}
 	ids := make([]string, 0, len(unique))
@@ -118,6 +137,7 @@ func collect(t *testing.T, q *hopper.Queue, added []string, history string, faul
 	t.Helper()
 	o := outcome{added: added, finals: map[string]*hopper.Job{}, faults: faults}
 	o.starts, o.ends = readHistory(t, history)
+	o.returns = readLines[returnLine](t, history, "returned")
 	ctx := context.Background()
 	for _, id := range added {
 		j, err := q.Job(ctx, id)
@@ -188,6 +208,14 @@ func TestCheckerCatchesViolations(t *testing.T) {
 	unsure.ends = []historyLine{{Job: "a", State: "completed", Unknown: true}}
 	require.Empty(t, check(unsure))
 	unsure.ends = []historyLine{{Job: "a", State: "completed"}}
+	require.Contains(t, fmt.Sprint(check(unsure)), "I2: job a is completed but 0 recorded completions")
+	// A handler that returned nil in a process that then died without an
+	// end line may have had its completion recorded; one with its end line
+	// (not recorded) explains nothing.
+	unsure.returns = []returnLine{{Job: "a", PID: 7}}
+	unsure.ends = nil
+	require.Empty(t, check(unsure))
+	unsure.ends = []historyLine{{Job: "a", PID: 7, State: "completed"}}
 	require.Contains(t, fmt.Sprint(check(unsure)), "I2: job a is completed but 0 recorded completions")
 
 	stuck := good

@@ -156,6 +156,13 @@ type historyLine struct {
 	Err      string    `json:"err,omitempty"`
 }
 
+// returnLine is written when a handler returns nil, before the worker
+// acknowledges the completion.
+type returnLine struct {
+	Job string `json:"job"`
+	PID int    `json:"pid"`
+}
+
 // startLine is written when an attempt starts (ends may be lost to a kill).
 type startLine struct {
 	Job     string    `json:"job"`
@@ -239,6 +246,9 @@ func workerMain() int {
 		defer t.Stop()
 		select {
 		case <-t.C:
+			// Written before the worker acknowledges: a process killed
+			// between its ack landing and its end line leaves this trace.
+			hw.write(map[string]any{"returned": returnLine{Job: j.ID, PID: os.Getpid()}})
 			return nil
 		case <-ctx.Done():
 			return context.Cause(ctx)

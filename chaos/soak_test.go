@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -190,5 +191,24 @@ func TestSoak(t *testing.T) {
 	runs := len(o.starts)
 	t.Logf("%d jobs, %d runs (%d beyond the first of each), %d completed, %d dead", len(all), runs, runs-len(all),
 		o.counts.Completed, o.counts.Dead)
-	require.Empty(t, check(o), "seed %d", seed)
+	bad := check(o)
+	if len(bad) > 0 {
+		// The history of each job named, and the faults on its processes.
+		b, _ := os.ReadFile(history)
+		for _, v := range bad {
+			f := strings.Fields(v)
+			if len(f) < 3 || f[1] != "job" {
+				continue
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, `"`+f[2]+`"`) {
+					t.Logf("%s: %s", f[2], l)
+				}
+			}
+		}
+		for _, w := range windows {
+			t.Logf("fault window pid %d %s .. %s", w.PID, w.From.Format("15:04:05.000"), w.To.Format("15:04:05.000"))
+		}
+	}
+	require.Empty(t, bad, "seed %d", seed)
 }

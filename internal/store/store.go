@@ -289,11 +289,34 @@ func (s *Store) Complete(ctx context.Context, now int64, acks []Ack, want int, l
 // Retry records a failed attempt (spend) or a snooze (!spend) and schedules
 // the job delayMs from now.
 func (s *Store) Retry(ctx context.Context, now int64, id, tok string, delayMs int64, errJSON string, spend bool) (int, error) {
-	v, err := s.run(ctx, scripts.Retry, now, id, tok, delayMs, errJSON, b2i(spend))
+	st, err := s.RetryBatch(ctx, now, []Fail{{ID: id, Token: tok, DelayMs: delayMs, ErrJSON: errJSON, Spend: spend}})
 	if err != nil {
 		return 0, err
 	}
-	return int(toInt(v)), nil
+	return st[0], nil
+}
+
+// Fail is one failed attempt to retry (Spend) or one snooze (!Spend).
+type Fail struct {
+	ID, Token string
+	DelayMs   int64
+	ErrJSON   string
+	Spend     bool
+}
+
+// RetryBatch records failed attempts and snoozes in one call: one lease
+// status per job (LeaseOK, LeaseAgain or LeaseLost).
+func (s *Store) RetryBatch(ctx context.Context, now int64, fails []Fail) ([]int, error) {
+	args := make([]any, 0, 2+5*len(fails))
+	args = append(args, now, len(fails))
+	for _, f := range fails {
+		args = append(args, f.ID, f.Token, f.DelayMs, f.ErrJSON, b2i(f.Spend))
+	}
+	v, err := s.run(ctx, scripts.Retry, args...)
+	if err != nil {
+		return nil, err
+	}
+	return ints(v, len(fails))
 }
 
 // Dead moves an active job to the dead-letter set.
