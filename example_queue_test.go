@@ -143,3 +143,36 @@ func ExampleQueue_AddBulk() {
 	// resize-b waiting duplicate: false
 	// resize-a waiting duplicate: true
 }
+
+// With QueueConfig.WaitReplicas an add returns nil only once that many
+// replicas have the job, so it survives a failover. The embedded Redis here
+// has no replica, so the add reports ErrNotReplicated — beside the job,
+// which the primary holds: adding it again with the same ID is safe.
+func ExampleQueueConfig_waitReplicas() {
+	ctx := context.Background()
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	durable, err := hopper.NewQueue(rdb, "payments", &hopper.QueueConfig{
+		WaitReplicas: 1, WaitTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	job, err := durable.Add(ctx, "capture", []byte(`{"order":42}`), &hopper.JobOptions{ID: "capture-42"})
+	switch {
+	case errors.Is(err, hopper.ErrNotReplicated):
+		fmt.Println("not replicated yet; on the primary:", job.ID, job.State)
+	case err != nil:
+		panic(err)
+	default:
+		fmt.Println("replicated:", job.ID)
+	}
+	// Output:
+	// not replicated yet; on the primary: capture-42 waiting
+}
