@@ -38,27 +38,33 @@ type addReq struct {
 // in a coalesced add call and returns their results and how many replicas
 // acknowledged the call.
 func (q *Queue) submit(ctx context.Context, jobs []store.NewJob) ([]store.AddResult, int, error) {
-	req := &addReq{ctx: ctx, jobs: jobs, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b := &q.adds
 	b.mu.Lock()
-	b.pending = append(b.pending, req)
 	if !b.busy {
+		// Nothing in flight (so nothing queued): send at once on the
+		// caller's own ctx, then hand the lead to whoever queued meanwhile.
+		// The same as leading a batch of one, without its bookkeeping.
 		b.busy = true
 		b.mu.Unlock()
-		q.lead(ctx)
-	} else {
+		res, acked, err := q.st.AddWait(ctx, q.nowArg(), jobs, q.cfg.WaitReplicas, q.cfg.WaitTimeout.Milliseconds())
+		b.mu.Lock()
+		q.handOffLocked()
 		b.mu.Unlock()
-		select {
-		case <-req.done:
-		case <-req.lead:
-			q.lead(ctx)
-		case <-ctx.Done():
-			if q.abandon(req) {
-				return nil, 0, ctx.Err()
-			}
-			// Already being sent: its outcome is on the way.
-			<-req.done
+		return res, acked, err
+	}
+	req := &addReq{ctx: ctx, jobs: jobs, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	b.pending = append(b.pending, req)
+	b.mu.Unlock()
+	select {
+	case <-req.done:
+	case <-req.lead:
+		q.lead(ctx)
+	case <-ctx.Done():
+		if q.abandon(req) {
+			return nil, 0, ctx.Err()
 		}
+		// Already being sent: its outcome is on the way.
+		<-req.done
 	}
 	<-req.done
 	return req.res, req.acked, req.err
