@@ -16,36 +16,42 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// lostReply makes the first call of one script land in Redis and then fail
-// as if its reply were lost, after hold: a network cut after the request, or
-// the worker's process frozen while it waited.
-type lostReply struct {
-	sc    *scripts.Script
-	hold  time.Duration
-	every bool // lose every reply, not only the first
-	fired atomic.Bool
+// cmdHook adapts a function to a go-redis hook on single commands
+// (pipelines and dials pass through).
+type cmdHook func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error
+
+func (cmdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h cmdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { return h(ctx, cmd, next) }
+}
+func (cmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
-func (*lostReply) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		args := cmd.Args()
-		ours := len(args) > 1 && (args[1] == h.sc.Hash() || args[1] == h.sc.Src)
-		if !ours || (!h.fired.CompareAndSwap(false, true) && !h.every) {
+// isScript reports whether cmd runs sc (by SHA or by source).
+func isScript(cmd redis.Cmder, sc *scripts.Script) bool {
+	a := cmd.Args()
+	return len(a) > 1 && (a[1] == sc.Hash() || a[1] == sc.Src)
+}
+
+// lostReply makes the first call of sc (every call, with every) land in
+// Redis and then fail as if its reply were lost, after hold: a network cut
+// after the request, or the worker's process frozen while it waited.
+func lostReply(sc *scripts.Script, hold time.Duration, every bool) cmdHook {
+	var fired atomic.Bool
+	return func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+		if !isScript(cmd, sc) || (!fired.CompareAndSwap(false, true) && !every) {
 			return next(ctx, cmd)
 		}
 		if err := next(ctx, cmd); err != nil {
-			h.fired.Store(false) // it did not land (NOSCRIPT): lose the next one
+			fired.Store(false) // it did not land (NOSCRIPT): lose the next one
 			return err
 		}
-		time.Sleep(h.hold)
+		time.Sleep(hold)
 		err := errors.New("read tcp: i/o timeout (a lost reply)")
 		cmd.SetErr(err)
 		return err
 	}
-}
-func (*lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }
 
 type outcomes struct {
@@ -73,7 +79,7 @@ func (o *outcomes) get() []Outcome {
 func TestAckReplyLostPastLease(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		const lease = 600 * time.Millisecond
-		h.client.AddHook(&lostReply{sc: scripts.Complete, hold: lease + 300*time.Millisecond})
+		h.client.AddHook(lostReply(scripts.Complete, lease+300*time.Millisecond, false))
 		obs := &outcomes{}
 		var completed atomic.Int32
 		q := h.queue("ackreply", nil)
@@ -102,7 +108,7 @@ func TestAckReplyLostPastLease(t *testing.T) {
 func TestAckOutcomeUnknown(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		const lease = 500 * time.Millisecond
-		h.client.AddHook(&lostReply{sc: scripts.Complete, hold: lease + 100*time.Millisecond, every: true})
+		h.client.AddHook(lostReply(scripts.Complete, lease+100*time.Millisecond, true))
 		obs := &outcomes{}
 		q := h.queue("ackunknown", nil)
 		h.worker("ackunknown", HandlerFunc(func(context.Context, *Job) error { return nil }), &WorkerConfig{
@@ -120,32 +126,18 @@ func TestAckOutcomeUnknown(t *testing.T) {
 	})
 }
 
-// scriptCalls counts the calls of one script sent through a client.
-type scriptCalls struct {
-	sc *scripts.Script
-	n  atomic.Int64
-}
-
-func (*scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); len(a) > 1 && (a[1] == h.sc.Hash() || a[1] == h.sc.Src) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (*scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // Failed attempts are written in batches, like completions: failures that
 // arrive while a call is in flight share the next one. Every job still
 // fails once, is retried and completes exactly once.
 func TestFailuresAreBatched(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		calls := &scriptCalls{sc: scripts.Retry}
-		h.client.AddHook(calls)
+		var calls atomic.Int64
+		h.client.AddHook(cmdHook(func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+			if isScript(cmd, scripts.Retry) {
+				calls.Add(1)
+			}
+			return next(ctx, cmd)
+		}))
 		const n = 200
 		q := h.queue("failbatch", nil)
 		rec := newRecorder(func(_ context.Context, j *Job) error {
@@ -168,39 +160,25 @@ func TestFailuresAreBatched(t *testing.T) {
 			return c.Completed == n
 		})
 		require.Equal(t, 2*n, rec.total(), "each job ran twice: a failure, then a success")
-		got := calls.n.Load()
+		got := calls.Load()
 		t.Logf("%d failures written in %d retry script calls", n, got)
 		require.Less(t, got, int64(n), "failures must share script calls")
 	})
 }
 
 // slowClaim delays the reply of the first fetch that claims a job, after it
-// ran in Redis: a partition that held the reply, or a frozen process.
-type slowClaim struct {
-	hold  time.Duration
-	fired atomic.Bool
-	done  chan struct{} // closed when the delayed reply is handed back
-}
-
-func (*slowClaim) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *slowClaim) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
+// ran in Redis (a partition that held the reply, or a frozen process), and
+// reports on fired when it holds one.
+func slowClaim(hold time.Duration, fired *atomic.Bool) cmdHook {
+	return func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
 		err := next(ctx, cmd)
-		a := cmd.Args()
-		if len(a) < 2 || (a[1] != scripts.Fetch.Hash() && a[1] != scripts.Fetch.Src) {
-			return err
-		}
-		if v, ok := cmd.(*redis.Cmd); ok && err == nil {
-			if rows, _ := v.Val().([]any); len(rows) > 3 && h.fired.CompareAndSwap(false, true) {
-				time.Sleep(h.hold)
-				close(h.done)
+		if v, ok := cmd.(*redis.Cmd); ok && err == nil && isScript(cmd, scripts.Fetch) {
+			if rows, _ := v.Val().([]any); len(rows) > 3 && fired.CompareAndSwap(false, true) {
+				time.Sleep(hold)
 			}
 		}
 		return err
 	}
-}
-func (*slowClaim) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }
 
 // A claim whose reply arrives after its lease ran out is not started: the
@@ -212,8 +190,8 @@ func TestLateClaimIsNotStarted(t *testing.T) {
 		const lease = 500 * time.Millisecond
 		ctx := context.Background()
 		slowClient := cloneClient(t, h.client)
-		hook := &slowClaim{hold: 3 * time.Second, done: make(chan struct{})}
-		slowClient.AddHook(hook)
+		var fired atomic.Bool
+		slowClient.AddHook(slowClaim(3*time.Second, &fired))
 		logs := &syncbuf.Buffer{}
 		rec := newRecorder(nil)
 		a, err := NewWorker(slowClient, "late", rec, &WorkerConfig{Prefix: h.prefix, Concurrency: 1,
@@ -223,7 +201,7 @@ func TestLateClaimIsNotStarted(t *testing.T) {
 		q := h.queue("late", nil)
 		_, err = q.Add(ctx, "x", nil, &JobOptions{ID: "j"})
 		require.NoError(t, err)
-		waitFor(t, 5*time.Second, "worker a's claim", func() bool { return hook.fired.Load() })
+		waitFor(t, 5*time.Second, "worker a's claim", fired.Load)
 		h.worker("late", rec, &WorkerConfig{Concurrency: 1, LeaseDuration: lease, PollInterval: time.Second})
 		j := waitState(t, q, "j", StateCompleted, 10*time.Second)
 		require.Equal(t, 1, j.Stalls, "recovered once: worker a's lease expired unused")

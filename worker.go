@@ -990,29 +990,38 @@ func (w *Worker) chain() bool { return len(w.queues) == 1 && !w.intakeClosed() }
 // trip, while a lone completion is written at once. Each ack in a batch is
 // fenced by its own lease token and refused alone if stale.
 func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack, next bool) (int, *claimedJob, error) {
-	req := ackReq{q: q, ack: a, next: next, reply: make(chan ackReply, 1)}
-	direct := func() (int, *claimedJob, error) {
-		// The ack loop has stopped (a handler outlived shutdown): write
-		// directly. If the loop did take the request, this is a re-run of the
-		// same ack, which the script answers with LeaseAgain.
+	rep := w.sendAck(ctx, ackReq{q: q, ack: a, next: next}, func() (int, error) {
 		s, _, err := q.st.Complete(ctx, w.nowArg(), []store.Ack{a}, 0, 0)
 		if err != nil {
-			return 0, nil, err
+			return 0, err
 		}
-		return s[0], nil, nil
+		return s[0], nil
+	})
+	return rep.status, rep.next, rep.err
+}
+
+// sendAck hands req to the ack loop and waits for its reply. If the loop
+// has stopped (a handler outlived shutdown), direct writes the outcome
+// itself; if the loop did take the request, that is a re-run of the same
+// write, which the script answers "already done by this token".
+func (w *Worker) sendAck(ctx context.Context, req ackReq, direct func() (int, error)) ackReply {
+	viaDirect := func() ackReply {
+		st, err := direct()
+		return ackReply{status: st, err: err}
 	}
+	req.reply = make(chan ackReply, 1)
 	select {
 	case w.acks <- req:
 	case <-w.loopsCtx.Done():
-		return direct()
+		return viaDirect()
 	}
 	select {
 	case rep := <-req.reply:
-		return rep.status, rep.next, rep.err
+		return rep
 	case <-w.loopsCtx.Done():
-		return direct()
+		return viaDirect()
 	case <-ctx.Done():
-		return 0, nil, ctx.Err()
+		return ackReply{err: ctx.Err()}
 	}
 }
 
@@ -1020,29 +1029,14 @@ func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack, next
 // with the other failures of the same moment into one script call per
 // queue (as completions are), and returns its lease status.
 func (w *Worker) fail(ctx context.Context, q *workerQueue, f store.Fail) (int, error) {
-	req := ackReq{q: q, fail: &f, reply: make(chan ackReply, 1)}
-	direct := func() (int, error) {
-		// The ack loop has stopped: write directly (a re-run of a request the
-		// loop took is answered "already done").
+	rep := w.sendAck(ctx, ackReq{q: q, fail: &f}, func() (int, error) {
 		st, err := q.st.RetryBatch(ctx, w.nowArg(), []store.Fail{f})
 		if err != nil {
 			return 0, err
 		}
 		return st[0], nil
-	}
-	select {
-	case w.acks <- req:
-	case <-w.loopsCtx.Done():
-		return direct()
-	}
-	select {
-	case rep := <-req.reply:
-		return rep.status, rep.err
-	case <-w.loopsCtx.Done():
-		return direct()
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
+	})
+	return rep.status, rep.err
 }
 
 // ackLoop writes the completions handed to complete and the failures handed

@@ -6,10 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -88,44 +86,7 @@ func failover(t *testing.T, waitReplicas int) failoverResult {
 		pids = append(pids, startWorker(t, spec).cmd.Process.Pid)
 	}
 
-	var (
-		mu            sync.Mutex
-		attempted     []string
-		ackedAt       = map[string]time.Time{}
-		acked         []string
-		notReplicated int
-	)
-	stop := make(chan struct{})
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			id := fmt.Sprintf("p%05d", i)
-			mu.Lock()
-			attempted = append(attempted, id)
-			mu.Unlock()
-			_, err := e.q.Add(ctx, "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, rand.IntN(20))), &hopper.JobOptions{ID: id})
-			mu.Lock()
-			switch {
-			case err == nil:
-				acked = append(acked, id)
-				ackedAt[id] = time.Now()
-			case errors.Is(err, hopper.ErrNotReplicated):
-				notReplicated++
-			}
-			mu.Unlock()
-			if err == nil {
-				time.Sleep(time.Millisecond) // paced near what 8 slots drain
-			} else {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}()
+	prod := startProducer(e.q, "p", 20, time.Millisecond, 20*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond)
 	repl.Hold() // replication stops: the replica falls behind
 	held := time.Now()
@@ -137,12 +98,16 @@ func failover(t *testing.T, waitReplicas int) failoverResult {
 	front.Retarget(replica.addr())
 	promoted := time.Now()
 	time.Sleep(1500 * time.Millisecond) // load on the new primary
-	close(stop)
-	<-produced
-	mu.Lock()
-	defer mu.Unlock()
+	prod.finish()
+	acked, ackedAt := prod.acked, prod.ackedAt
+	notReplicated := 0
+	for _, err := range prod.failed {
+		if errors.Is(err, hopper.ErrNotReplicated) {
+			notReplicated++
+		}
+	}
 	t.Logf("replication cut %s before the kill; promoted %s after it; %d adds acknowledged of %d attempted",
-		killed.Sub(held).Round(time.Millisecond), promoted.Sub(killed).Round(time.Millisecond), len(acked), len(attempted))
+		killed.Sub(held).Round(time.Millisecond), promoted.Sub(killed).Round(time.Millisecond), len(acked), len(prod.attempted))
 
 	// Read the new primary directly.
 	qr, err := hopper.NewQueue(rc, "work", &hopper.QueueConfig{Prefix: e.prefix})
@@ -201,17 +166,7 @@ func failover(t *testing.T, waitReplicas int) failoverResult {
 			all = append(all, id)
 		}
 	}
-	for _, id := range attempted {
-		if _, ok := ackedAt[id]; ok {
-			continue
-		}
-		if _, ok := res.rerun[id]; ok {
-			continue
-		}
-		if _, err := qr.Job(ctx, id); err == nil {
-			all = append(all, id)
-		}
-	}
+	all = append(all, prod.landed(t, qr, res.rerun)...)
 	// Every start before the promotion ran through the failover: a fault.
 	faults := map[int]time.Time{}
 	for _, pid := range pids {

@@ -592,32 +592,9 @@ func aofKill(t *testing.T, fsync string) aofResult {
 		startWorker(t, e.spec(fmt.Sprint("w", i), 4))
 	}
 
-	var attempted []string
-	ackedAt := map[string]time.Time{}
-	var acked []string
-	stop := make(chan struct{})
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			id := fmt.Sprintf("p%05d", i)
-			attempted = append(attempted, id)
-			if _, err := e.q.Add(ctx, "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, rand.IntN(20))), &hopper.JobOptions{ID: id}); err == nil {
-				acked = append(acked, id)
-				ackedAt[id] = time.Now()
-				// Pace the producer near what 8 slots drain (about 800
-				// jobs/s) so the backlog stays bounded on a slow machine.
-				time.Sleep(time.Millisecond)
-			} else {
-				time.Sleep(50 * time.Millisecond) // Redis is down: the producer backs off
-			}
-		}
-	}()
+	// Paced near what 8 slots drain (about 800 jobs/s) so the backlog stays
+	// bounded on a slow machine.
+	prod := startProducer(e.q, "p", 20, time.Millisecond, 50*time.Millisecond)
 	time.Sleep(2 * time.Second) // load builds up
 	r.kill()
 	killed := time.Now()
@@ -625,10 +602,10 @@ func aofKill(t *testing.T, fsync string) aofResult {
 	r.start()
 	restarted := time.Now()
 	time.Sleep(2 * time.Second) // load after the restart
-	close(stop)
-	<-produced
+	prod.finish()
+	acked, ackedAt := prod.acked, prod.ackedAt
 	t.Logf("appendfsync %s: Redis down %s; %d adds acknowledged of %d attempted", fsync,
-		restarted.Sub(killed).Round(time.Millisecond), len(acked), len(attempted))
+		restarted.Sub(killed).Round(time.Millisecond), len(acked), len(prod.attempted))
 
 	// Every acknowledged add ends completed, or (everysec) was forgotten.
 	res := aofResult{acked: len(acked), killed: killed, lost: map[string]time.Time{}, rerun: map[string]time.Time{}}
@@ -690,14 +667,7 @@ func aofKill(t *testing.T, fsync string) aofResult {
 	// Jobs whose add failed may exist (the write landed, the reply did not):
 	// at most one copy each, and then they count as added.
 	all := slices.DeleteFunc(survivors, func(id string) bool { _, ok := res.rerun[id]; return ok })
-	for _, id := range attempted {
-		if _, ok := ackedAt[id]; ok {
-			continue
-		}
-		if _, err := e.q.Job(ctx, id); err == nil {
-			all = append(all, id)
-		}
-	}
+	all = append(all, prod.landed(t, e.q, res.rerun)...)
 	perTick := map[string]int{}
 	for off := 0; ; off += 1000 {
 		jobs, err := e.q.Jobs(ctx, hopper.StateCompleted, off, 1000)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -385,4 +386,77 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		require.True(t, time.Now().Before(deadline), "timed out after %s waiting for %s", timeout, what)
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ---- producer ----
+
+// producer adds "sleep" jobs in a loop until finish, recording every Add
+// and its outcome. Its fields are written by its goroutine only; read them
+// after finish.
+type producer struct {
+	stop, done chan struct{}
+	attempted  []string             // every ID tried, in order
+	acked      []string             // IDs whose Add returned nil, in order
+	ackedAt    map[string]time.Time // when each of those returned
+	failed     map[string]error     // IDs whose Add returned an error
+}
+
+// startProducer adds jobs with IDs prefix000000, prefix000001, ... whose
+// handlers sleep up to maxMS milliseconds, pausing pace after an
+// acknowledged add (to keep the backlog bounded on a slow machine) and
+// backoff after a failed one (Redis down or paused).
+func startProducer(q *hopper.Queue, prefix string, maxMS int, pace, backoff time.Duration) *producer {
+	p := &producer{stop: make(chan struct{}), done: make(chan struct{}),
+		ackedAt: map[string]time.Time{}, failed: map[string]error{}}
+	go func() {
+		defer close(p.done)
+		for i := 0; ; i++ {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			id := fmt.Sprintf("%s%06d", prefix, i)
+			p.attempted = append(p.attempted, id)
+			_, err := q.Add(context.Background(), "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, rand.IntN(maxMS))), &hopper.JobOptions{ID: id})
+			if err == nil {
+				p.acked = append(p.acked, id)
+				p.ackedAt[id] = time.Now()
+				time.Sleep(pace)
+			} else {
+				p.failed[id] = err
+				time.Sleep(backoff)
+			}
+		}
+	}()
+	return p
+}
+
+// finish stops the producer and waits for its last Add.
+func (p *producer) finish() {
+	close(p.stop)
+	<-p.done
+}
+
+// landed returns the IDs whose Add failed but whose job exists in q (the
+// write landed, the reply did not): they count as added. IDs in skip are
+// left out.
+func (p *producer) landed(t *testing.T, q *hopper.Queue, skip map[string]time.Time) []string {
+	t.Helper()
+	var out []string
+	for _, id := range p.attempted {
+		if _, ok := p.failed[id]; !ok {
+			continue
+		}
+		if _, ok := skip[id]; ok {
+			continue
+		}
+		_, err := q.Job(context.Background(), id)
+		if err == nil {
+			out = append(out, id)
+		} else {
+			require.ErrorIs(t, err, hopper.ErrJobNotFound)
+		}
+	}
+	return out
 }

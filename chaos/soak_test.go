@@ -4,14 +4,13 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -84,38 +83,8 @@ func TestSoak(t *testing.T) {
 		start(slots[i])
 	}
 
-	var (
-		mu        sync.Mutex
-		attempted []string
-		acked     []string
-		isAcked   = map[string]bool{}
-	)
-	stop := make(chan struct{})
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			id := fmt.Sprintf("s%06d", i)
-			_, err := q.Add(ctx, "sleep", []byte(fmt.Sprintf(`{"ms":%d}`, rand.IntN(100))), &hopper.JobOptions{ID: id})
-			mu.Lock()
-			attempted = append(attempted, id)
-			if err == nil {
-				acked = append(acked, id)
-				isAcked[id] = true
-			}
-			mu.Unlock()
-			if err == nil {
-				time.Sleep(8 * time.Millisecond) // ~100 jobs/s: 12 slots drain ~200/s
-			} else {
-				time.Sleep(50 * time.Millisecond) // Redis is down or paused
-			}
-		}
-	}()
+	// ~100 jobs/s: 12 slots drain ~200/s.
+	prod := startProducer(q, "s", 100, 8*time.Millisecond, 50*time.Millisecond)
 
 	var windows []faultWindow
 	kinds := map[string]int{}
@@ -164,28 +133,15 @@ func TestSoak(t *testing.T) {
 		}
 		windows = append(windows, faultWindow{PID: pid, From: from, To: time.Now()})
 	}
-	close(stop)
-	<-produced
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("faults: %v; %d adds acknowledged of %d attempted", kinds, len(acked), len(attempted))
+	prod.finish()
+	t.Logf("faults: %v; %d adds acknowledged of %d attempted", kinds, len(prod.acked), len(prod.attempted))
 
 	waitFor(t, 60*time.Second, "quiescence", func() bool {
 		cnt, err := q.Counts(ctx)
 		return err == nil && cnt.Waiting+cnt.Active+cnt.Delayed+cnt.Failed == 0
 	})
 	// Adds that returned an error may have landed: then they count as added.
-	all := append([]string(nil), acked...)
-	for _, id := range attempted {
-		if isAcked[id] {
-			continue
-		}
-		if _, err := q.Job(ctx, id); err == nil {
-			all = append(all, id)
-		} else if !errors.Is(err, hopper.ErrJobNotFound) {
-			require.NoError(t, err)
-		}
-	}
+	all := append(slices.Clone(prod.acked), prod.landed(t, q, nil)...)
 	o := collect(t, q, all, history, nil)
 	o.windows = windows
 	runs := len(o.starts)

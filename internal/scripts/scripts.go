@@ -205,13 +205,6 @@ func (s *Script) Keys(q keys.Queue) []string {
 	return out
 }
 
-// Run runs the script by SHA and falls back to EVAL (which also caches the
-// script) when the server answers NOSCRIPT, e.g. after a restart or SCRIPT
-// FLUSH.
-func (s *Script) Run(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd {
-	return s.Script.Run(ctx, c, keys, args...)
-}
-
 // IsNoScript reports whether err is Redis' NOSCRIPT error.
 func IsNoScript(err error) bool {
 	var re redis.Error

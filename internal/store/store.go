@@ -64,16 +64,24 @@ func (s *Store) Keys() keys.Queue { return s.keys }
 // Client returns the Redis client.
 func (s *Store) Client() redis.UniversalClient { return s.c }
 
-// run runs a script by its SHA and, if this server has not cached it
-// (NOSCRIPT: a restart, a failover, SCRIPT FLUSH), by its source.
-func (s *Store) run(ctx context.Context, sc *scripts.Script, args ...any) (any, error) {
+// scriptCmd returns the EVALSHA command of sc with args, built on the
+// script's prebuilt prefix; toEval turns it into the EVAL of the source.
+func (s *Store) scriptCmd(sc *scripts.Script, args []any) []any {
 	call := s.calls[sc]
 	cmd := make([]any, len(call), len(call)+len(args))
 	copy(cmd, call)
-	cmd = append(cmd, args...)
+	return append(cmd, args...)
+}
+
+func toEval(sc *scripts.Script, cmd []any) { cmd[0], cmd[1] = "eval", sc.Src }
+
+// run runs a script by its SHA and, if this server has not cached it
+// (NOSCRIPT: a restart, a failover, SCRIPT FLUSH), by its source.
+func (s *Store) run(ctx context.Context, sc *scripts.Script, args ...any) (any, error) {
+	cmd := s.scriptCmd(sc, args)
 	v, err := s.c.Do(ctx, cmd...).Result()
 	if err != nil && scripts.IsNoScript(err) {
-		cmd[0], cmd[1] = "eval", sc.Src
+		toEval(sc, cmd)
 		v, err = s.c.Do(ctx, cmd...).Result()
 	}
 	if err != nil {
@@ -148,14 +156,12 @@ func (s *Store) runWait(ctx context.Context, sc *scripts.Script, replicas int, t
 	default:
 		return nil, 0, fmt.Errorf("%s script: waiting for replicas needs a *redis.Client or *redis.ClusterClient, not %T", sc.Name, s.c)
 	}
-	ks := s.scripts[sc]
+	cmd := s.scriptCmd(sc, args)
 	for _, eval := range []bool{false, true} {
-		var run *redis.Cmd
 		if eval {
-			run = sc.Script.Eval(ctx, node, ks, args...)
-		} else {
-			run = sc.Script.EvalSha(ctx, node, ks, args...)
+			toEval(sc, cmd)
 		}
+		run := node.Do(ctx, cmd...)
 		wait := node.Do(ctx, "WAIT", replicas, timeoutMs)
 		_, _ = node.Exec(ctx)
 		if err := run.Err(); err != nil {
