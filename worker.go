@@ -49,9 +49,16 @@ type Worker struct {
 	now     func() time.Time // tests: injected clock passed to scripts; nil = Redis TIME
 
 	mu          sync.Mutex
-	state       int // workerNew, workerRunning, workerStopping, workerStopped
-	running     map[*runningJob]struct{}
-	nextDue     time.Time // local time of the earliest known due job; zero = none
+	state       int                      // workerNew, workerRunning, workerStopping, workerStopped
+	running     map[*runningJob]struct{} // claimed jobs not yet done: buffered, running or being acknowledged
+	busy        int                      // under mu: slots running a job
+	buf         []*runningJob            // under mu: jobs claimed ahead, waiting for a slot (FIFO)
+	claiming    int                      // under mu: jobs asked for by claims in flight
+	pendAcks    int                      // under mu: outcomes handed to the ack loop, not yet answered
+	acksClosed  bool                     // under mu: the ack loop has stopped taking requests
+	avgRun      atomic.Int64             // moving average of handler run time, ns
+	avgCall     atomic.Int64             // moving average of a claim or ack call's round trip, ns
+	nextDue     time.Time                // local time of the earliest known due job; zero = none
 	idle        atomic.Bool
 	clockOffset atomic.Int64 // Redis clock minus local clock, ms
 
@@ -62,7 +69,6 @@ type Worker struct {
 	loopsStop  context.CancelFunc
 	hardCtx    context.Context // parent of handler contexts
 	hardCancel context.CancelCauseFunc
-	slots      chan struct{}
 	slotFreed  chan struct{}
 	wake       chan struct{}
 	dueKick    chan struct{}
@@ -79,18 +85,20 @@ type Worker struct {
 	started time.Time
 }
 
-// ackReq is one completion waiting for the ack loop.
+// ackReq is one outcome waiting for the ack loop.
 type ackReq struct {
-	q     *workerQueue
-	ack   store.Ack
-	fail  *store.Fail // a failed attempt or snooze instead of a completion
-	next  bool        // claim a next job for the slot in the same call (completions)
+	q    *workerQueue
+	ack  store.Ack
+	fail *store.Fail // a failed attempt or snooze instead of a completion
+	// A completion's reply goes to its slot (with its job); a failure's to
+	// the caller waiting on reply.
+	slot  *slot
+	r     *runningJob
 	reply chan ackReply
 }
 
 type ackReply struct {
 	status int
-	next   *claimedJob
 	err    error
 }
 
@@ -133,20 +141,29 @@ type blockGroup struct {
 
 // runningJob states.
 const (
-	jobRunning = iota // handler running, lease held
+	jobQueued  = iota // claimed, waiting for a slot; lease held
+	jobRunning        // handler running, lease held
 	jobAcking         // outcome decided, acknowledgement being written
 	jobDone           // acknowledged, released, or lease lost: nothing more to write
 )
 
+// runningJob is a job this worker holds a lease on, from its claim until
+// its outcome is written (or its lease is lost or handed back).
 type runningJob struct {
-	job    *Job
-	q      *workerQueue
-	cancel context.CancelCauseFunc
-	state  atomic.Int32
+	id, token string
+	q         *workerQueue
+	c         store.Claimed
+	ctx       context.Context // the handler's, cancelled when the job ends or its lease is lost
+	cancel    context.CancelCauseFunc
+	state     atomic.Int32
 	// leaseUntil is a local-clock lower bound of the lease deadline in Redis;
 	// guarded by Worker.mu.
 	leaseUntil time.Time
-	started    time.Time // when the handler was called
+	// Set by the slot that runs the job.
+	job     *Job
+	started time.Time     // when the handler was called
+	ran     time.Duration // the handler's run time, once it returned
+	ack     store.Ack     // a completion on its way to Redis
 }
 
 // NewWorker returns a worker that runs jobs of queue with handler. It sends
@@ -184,9 +201,9 @@ func NewMultiWorker(client redis.UniversalClient, queues map[string]int, handler
 	w := &Worker{
 		client: client, handler: handler, cfg: c, log: c.Logger, id: hex.EncodeToString(idb[:]),
 		running: make(map[*runningJob]struct{}), intake: make(chan struct{}), fetchDone: make(chan struct{}),
-		slots: make(chan struct{}, c.Concurrency), slotFreed: make(chan struct{}, 1),
-		wake: make(chan struct{}, 1), dueKick: make(chan struct{}, 1), stopped: make(chan struct{}),
-		acks: make(chan ackReq, c.Concurrency),
+		slotFreed: make(chan struct{}, 1),
+		wake:      make(chan struct{}, 1), dueKick: make(chan struct{}, 1), stopped: make(chan struct{}),
+		acks: make(chan ackReq, max(c.Concurrency, maxAckBatch)),
 	}
 	w.host, _ = os.Hostname()
 	names := make([]string, 0, len(queues))
@@ -419,6 +436,7 @@ func (w *Worker) shutdown(ctx context.Context) error {
 	w.mu.Lock()
 	w.noStart = true
 	w.mu.Unlock()
+	w.releaseBuffered()
 	drained := make(chan struct{})
 	go func() { w.handlers.Wait(); close(drained) }()
 	var err error
@@ -457,17 +475,43 @@ func (w *Worker) wakeBlockers() {
 	}
 }
 
-// releaseRunning hands the jobs whose handlers are still running back to
-// waiting, one call per queue.
+// releaseRunning hands the jobs whose handlers are still running (and any
+// still waiting for a slot) back to waiting, one call per queue.
 func (w *Worker) releaseRunning() {
 	byQueue := map[*workerQueue][]store.Lease{}
 	w.mu.Lock()
 	for r := range w.running {
-		if r.state.CompareAndSwap(jobRunning, jobDone) {
-			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.job.ID, Token: r.job.lease.token})
+		if r.state.CompareAndSwap(jobRunning, jobDone) || r.state.CompareAndSwap(jobQueued, jobDone) {
+			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.id, Token: r.token})
 		}
 	}
 	w.mu.Unlock()
+	w.release(byQueue, true)
+}
+
+// releaseBuffered hands the jobs claimed ahead, which no slot has started,
+// back to waiting without spending an attempt (shutdown).
+func (w *Worker) releaseBuffered() {
+	w.mu.Lock()
+	buf := w.buf
+	w.buf = nil
+	for _, r := range buf {
+		delete(w.running, r)
+	}
+	w.mu.Unlock()
+	byQueue := map[*workerQueue][]store.Lease{}
+	for _, r := range buf {
+		r.cancel(nil)
+		if r.state.CompareAndSwap(jobQueued, jobDone) {
+			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.id, Token: r.token})
+		}
+	}
+	w.release(byQueue, false)
+}
+
+// release hands leased jobs back to waiting, one call per queue; logEach
+// logs each job handed back.
+func (w *Worker) release(byQueue map[*workerQueue][]store.Lease, logEach bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for q, ls := range byQueue {
@@ -478,7 +522,7 @@ func (w *Worker) releaseRunning() {
 			continue
 		}
 		for i, s := range res {
-			if s == store.LeaseOK {
+			if s == store.LeaseOK && logEach {
 				w.log.Info("hopper: job handed back to waiting at shutdown", "queue", q.name, "job", ls[i].ID)
 			}
 		}
@@ -594,8 +638,13 @@ func (w *Worker) fetchLoop() {
 	defer close(w.fetchDone)
 	var errDelay time.Duration
 	for !w.intakeClosed() {
-		free := cap(w.slots) - len(w.slots)
-		if free <= 0 {
+		w.mu.Lock()
+		want := w.wantLocked()
+		// Completions on their way to Redis claim the next jobs in the same
+		// call (single-queue workers): leave the claim to them.
+		deferToAcks := w.pendAcks > 0 && len(w.queues) == 1
+		w.mu.Unlock()
+		if want <= 0 || deferToAcks {
 			select {
 			case <-w.slotFreed:
 			case <-w.intake:
@@ -603,7 +652,7 @@ func (w *Worker) fetchLoop() {
 			}
 			continue
 		}
-		drained, err := w.fetchRound(free)
+		drained, err := w.fetchRound()
 		if err != nil {
 			errDelay = nextErrDelay(errDelay)
 			w.log.Warn("hopper: fetch failed; retrying", "err", err, "retry_in", errDelay)
@@ -622,7 +671,10 @@ func (w *Worker) fetchLoop() {
 		}
 		var slotFreed chan struct{}
 		if w.drained != nil {
-			if len(w.slots) == 0 {
+			w.mu.Lock()
+			empty := w.busy == 0 && len(w.buf) == 0
+			w.mu.Unlock()
+			if empty {
 				signal(w.drained)
 			}
 			// A finishing job may have made another ready (a retry without
@@ -638,87 +690,220 @@ func (w *Worker) fetchLoop() {
 	}
 }
 
-// fetchRound claims up to free jobs across the queues and starts them. It
-// reports whether every queue came up short, i.e. had no more ready jobs
-// (the worker may go idle: the next add sets the wake-up marker).
-func (w *Worker) fetchRound(free int) (drained bool, err error) {
+// maxClaim bounds the jobs one script call claims.
+const maxClaim = 256
+
+// wantLocked returns how many more jobs the worker would hold: a job for
+// every free slot, plus the jobs it claims ahead, minus those claimed or
+// being claimed. Called under mu.
+func (w *Worker) wantLocked() int {
+	return w.cfg.Concurrency + w.aheadLocked() - w.busy - len(w.buf) - w.claiming
+}
+
+// reserveLocked reserves the jobs the caller is about to claim (wantLocked,
+// capped), so that two claims in flight do not ask for the same slots.
+// dispatch releases the reservation. Called under mu.
+func (w *Worker) reserveLocked() int {
+	n := min(max(w.wantLocked(), 0), maxClaim)
+	w.claiming += n
+	return n
+}
+
+// aheadLocked returns how many jobs a single-queue worker claims beyond its
+// free slots: about as many as its slots get through in two round trips to
+// Redis (both measured, as moving averages), capped by Prefetch. Slots that
+// finish short jobs then start the next one at once while completions and
+// claims travel in batches; jobs that take longer than a round trip are not
+// claimed ahead at all, so other workers are not starved of them.
+func (w *Worker) aheadLocked() int {
+	if len(w.queues) != 1 || w.cfg.Prefetch <= 0 {
+		return 0
+	}
+	run, call := w.avgRun.Load(), w.avgCall.Load()
+	if run <= 0 || call <= 0 {
+		return 0 // nothing measured yet: a fresh worker claims only for its slots
+	}
+	n := 2 * int64(w.cfg.Concurrency) * call / run
+	return int(min(n, int64(w.cfg.Prefetch)))
+}
+
+// noteRun and noteCall feed the moving averages of handler run time and
+// script call time (ns) that aheadLocked uses. Concurrent updates may lose
+// one sample; that is harmless for an average.
+func (w *Worker) noteRun(d time.Duration)  { ewma(&w.avgRun, int64(d)) }
+func (w *Worker) noteCall(d time.Duration) { ewma(&w.avgCall, int64(d)) }
+
+func ewma(v *atomic.Int64, sample int64) {
+	old := v.Load()
+	if old == 0 {
+		v.Store(sample)
+		return
+	}
+	v.Store(old + (sample-old)/8)
+}
+
+// fetchRound claims the jobs the worker wants across its queues and starts
+// them. It reports whether every queue came up short, i.e. had no more
+// ready jobs (the worker may go idle: the next add sets the wake-up marker).
+func (w *Worker) fetchRound() (drained bool, err error) {
+	w.mu.Lock()
+	left := w.reserveLocked()
+	w.mu.Unlock()
 	for _, q := range w.queueOrder() {
-		if free == 0 || w.intakeClosed() {
+		if left == 0 || w.intakeClosed() {
 			break
 		}
 		sent := time.Now()
-		res, err := q.st.Fetch(w.loopsCtx, w.nowArg(), free, w.cfg.LeaseDuration.Milliseconds())
+		res, err := q.st.Fetch(w.loopsCtx, w.nowArg(), left, w.cfg.LeaseDuration.Milliseconds())
 		if err != nil {
+			w.dispatch(q, nil, sent, left)
 			return false, fmt.Errorf("queue %s: %w", q.name, err)
 		}
+		w.noteCall(time.Since(sent))
 		w.noteClock(res.Now, sent)
 		w.noteDue(res.NextDue)
-		for _, c := range res.Jobs {
-			w.start(q, c, sent)
-			free--
+		left -= len(res.Jobs)
+		w.dispatch(q, res.Jobs, sent, len(res.Jobs))
+	}
+	if left > 0 {
+		w.dispatch(nil, nil, time.Time{}, left)
+	}
+	return left > 0, nil
+}
+
+// dispatch takes jobs claimed by a call sent at sent: each goes to a free
+// slot (a new goroutine) or, when every slot is busy, to the worker's buffer
+// of jobs claimed ahead, from which finishing slots take their next job.
+// It releases reserved jobs of the claim's reservation. After shutdown
+// stopped starting jobs, claimed jobs are handed straight back.
+func (w *Worker) dispatch(q *workerQueue, cs []store.Claimed, sent time.Time, reserved int) {
+	var start []*runningJob
+	var back []store.Lease
+	until := sent.Add(w.cfg.LeaseDuration)
+	w.mu.Lock()
+	w.claiming -= reserved
+	for _, c := range cs {
+		if w.noStart {
+			back = append(back, store.Lease{ID: c.ID, Token: c.Token})
+			continue
+		}
+		ctx, cancel := context.WithCancelCause(w.hardCtx)
+		r := &runningJob{id: c.ID, token: c.Token, c: c, q: q, ctx: ctx, cancel: cancel, leaseUntil: until}
+		w.running[r] = struct{}{}
+		if w.busy < w.cfg.Concurrency {
+			w.busy++
+			w.handlers.Add(1) // before shutdown's Wait: both under mu
+			start = append(start, r)
+		} else {
+			w.buf = append(w.buf, r)
 		}
 	}
-	return free > 0, nil
-}
-
-// start launches a slot goroutine for one claimed job. Only the fetch loop
-// calls it, and only with a free slot, so acquiring the slot never blocks.
-func (w *Worker) start(q *workerQueue, c store.Claimed, sent time.Time) {
-	w.mu.Lock()
-	if w.noStart {
-		w.mu.Unlock()
-		w.handBack(q, c)
-		return
-	}
-	w.handlers.Add(1) // before shutdown's Wait: both under mu
 	w.mu.Unlock()
-	w.slots <- struct{}{}
-	go w.runSlot(q, c, sent)
+	for _, r := range start {
+		go w.runSlot(r)
+	}
+	if len(back) > 0 {
+		w.handBack(q, back)
+	}
 }
 
-// handBack releases a job claimed after shutdown stopped starting jobs.
-func (w *Worker) handBack(q *workerQueue, c store.Claimed) {
+// handBack releases jobs claimed after shutdown stopped starting jobs.
+func (w *Worker) handBack(q *workerQueue, ls []store.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := q.st.Release(ctx, []store.Lease{{ID: c.ID, Token: c.Token}}); err != nil {
-		w.log.Error("hopper: could not hand a job claimed during shutdown back; it is recovered when its lease expires",
-			"queue", q.name, "job", c.ID, "err", err)
+	if _, err := q.st.Release(ctx, ls); err != nil {
+		w.log.Error("hopper: could not hand jobs claimed during shutdown back; they are recovered when their leases expire",
+			"queue", q.name, "jobs", len(ls), "err", err)
 	}
 }
 
-// claimedJob is a job claimed for a slot, with the time its claim was sent.
-type claimedJob struct {
-	c    store.Claimed
-	sent time.Time
+// nextLocked gives a slot whose job has ended its next job: the oldest one
+// claimed ahead, or nil, and then the slot is free. Called under mu.
+func (w *Worker) nextLocked() *runningJob {
+	if !w.noStart && len(w.buf) > 0 {
+		r := w.buf[0]
+		w.buf[0] = nil
+		w.buf = w.buf[1:]
+		w.handlers.Add(1) // the ending job still holds one: Wait cannot be between
+		return r
+	}
+	w.busy--
+	return nil
 }
 
-// runSlot runs jobs on one concurrency slot: the claimed job, then each job
-// claimed together with the previous one's completion (one script call acks
-// a batch and hands the slots their next jobs), until none comes back.
-func (w *Worker) runSlot(q *workerQueue, c store.Claimed, sent time.Time) {
-	defer func() {
-		<-w.slots
-		signal(w.slotFreed)
-		w.handlers.Done()
-	}()
-	next := &claimedJob{c: c, sent: sent}
-	for next != nil {
-		next = w.runJob(q, next.c, next.sent)
+func (w *Worker) next() *runningJob {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nextLocked()
+}
+
+// active returns the number of busy slots.
+func (w *Worker) active() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.busy
+}
+
+// full reports whether every slot is busy.
+func (w *Worker) full() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.busy >= w.cfg.Concurrency
+}
+
+// maxSlotPending bounds the completions a slot has in flight: past it, the
+// slot waits for a reply before starting another job.
+const maxSlotPending = 64
+
+// slot is one concurrency slot's goroutine state: the completions it has
+// sent to the ack loop and not yet seen answered. A slot does not wait for
+// its completions to be written before it starts its next job; it runs
+// their hooks when their replies come back.
+type slot struct {
+	replies chan slotReply
+	pending int
+}
+
+type slotReply struct {
+	r   *runningJob
+	rep ackReply
+}
+
+// runSlot runs jobs on one concurrency slot: the given job, then jobs
+// claimed ahead, until none is left; then it finishes the completions it
+// still has in flight.
+func (w *Worker) runSlot(r *runningJob) {
+	s := &slot{replies: make(chan slotReply, maxSlotPending)}
+	for r != nil {
+		if s.pending == maxSlotPending {
+			w.completed(s, <-s.replies)
+		}
+		r = w.runJob(s, r)
+	drain:
+		for s.pending > 0 {
+			select {
+			case sr := <-s.replies:
+				w.completed(s, sr)
+			default:
+				break drain
+			}
+		}
+	}
+	signal(w.slotFreed)
+	for s.pending > 0 {
+		w.completed(s, <-s.replies)
 	}
 }
 
-// runJob runs one claimed job and records its outcome; it returns the next
-// job claimed with the completion, if any.
-func (w *Worker) runJob(q *workerQueue, c store.Claimed, sent time.Time) *claimedJob {
-	if late := time.Since(sent); late >= w.cfg.LeaseDuration-w.leaseMargin() {
-		// The claim's reply came back too late to use (a partition that
-		// held it, a frozen process): the lease has expired or is about to,
-		// and the job may already run elsewhere. Leave it to recovery rather
-		// than start a run whose outcome would be refused.
-		w.log.Warn("hopper: claimed job arrived after its lease; not starting it", "queue", q.name, "job", c.ID,
-			"lease", c.Token, "late_by", late)
-		return nil
+// runJob runs one claimed job and records its outcome (a completion is
+// sent, and its hooks run when the reply comes back). It returns the slot's
+// next job, if any.
+func (w *Worker) runJob(s *slot, r *runningJob) *runningJob {
+	if !w.begin(r) {
+		w.retire(r)
+		return w.next()
 	}
+	q, c := r.q, r.c
 	job, err := jobFromBody(q.name, c.ID, c.Body)
 	if err != nil {
 		// A body no handler can read (a foreign producer's bug): dead-letter it
@@ -728,30 +913,55 @@ func (w *Worker) runJob(q *workerQueue, c store.Claimed, sent time.Time) *claime
 	job.State = StateActive
 	job.AttemptsMade, job.Stalls = c.Attempts, c.Stalls
 	job.StartedAt = w.clock()
-	job.DueAt = sent.Add(w.cfg.LeaseDuration)
-	job.lease = &jobLease{st: q.st, token: c.Token}
-	ctx, cancel := context.WithCancelCause(w.hardCtx)
-	r := &runningJob{job: job, q: q, cancel: cancel, leaseUntil: sent.Add(w.cfg.LeaseDuration)}
 	w.mu.Lock()
-	w.running[r] = struct{}{}
+	job.DueAt = r.leaseUntil
 	w.mu.Unlock()
-	defer func() {
-		cancel(nil)
-		w.mu.Lock()
-		delete(w.running, r)
-		w.mu.Unlock()
-	}()
+	job.lease = &jobLease{st: q.st, token: c.Token}
+	r.job = job
+	r.c.Body = ""
 	if err != nil {
-		w.finish(ctx, r, r.job, Permanent(err))
-		return nil
+		w.finish(s, r, job, Permanent(err))
+	} else if next, async := w.process(s, r); async {
+		return next
 	}
-	return w.process(ctx, r)
+	w.retire(r)
+	return w.next()
 }
 
-// process runs one job's handler and records its outcome. It returns the
-// next job claimed with the completion, if any.
-func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
-	job := r.job
+// begin marks a claimed job running. It refuses a job whose lease was lost
+// while it waited in the buffer, and one whose claim came back too late to
+// use: a partition that held the reply, a frozen process. Its lease has
+// expired or is about to, and the job may already run elsewhere; it is left
+// to recovery rather than started on a run whose outcome would be refused.
+func (w *Worker) begin(r *runningJob) bool {
+	if !r.state.CompareAndSwap(jobQueued, jobRunning) {
+		return false
+	}
+	w.mu.Lock()
+	until := r.leaseUntil
+	w.mu.Unlock()
+	if left := time.Until(until); left <= w.leaseMargin() {
+		r.state.Store(jobDone)
+		w.log.Warn("hopper: claimed job arrived after its lease; not starting it", "queue", r.q.name, "job", r.id,
+			"lease", r.token, "late_by", w.leaseMargin()-left)
+		return false
+	}
+	return true
+}
+
+// retire forgets a job whose handling has ended.
+func (w *Worker) retire(r *runningJob) {
+	r.cancel(nil)
+	w.mu.Lock()
+	delete(w.running, r)
+	w.mu.Unlock()
+	w.handlers.Done()
+}
+
+// process runs one job's handler and records its outcome. For a completion
+// sent without waiting (async), it returns the slot's next job.
+func (w *Worker) process(s *slot, r *runningJob) (next *runningJob, async bool) {
+	job, ctx := r.job, r.ctx
 	tctx, cancel := context.WithTimeoutCause(ctx, job.Timeout, ErrJobTimeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -762,10 +972,12 @@ func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 	go func() { done <- w.call(tctx, job) }()
 	select {
 	case err := <-done:
+		r.ran = time.Since(r.started)
+		w.noteRun(r.ran)
 		if err != nil && errors.Is(context.Cause(tctx), ErrJobTimeout) && !errors.Is(err, ErrJobTimeout) {
 			err = fmt.Errorf("%w after %s: %w", ErrJobTimeout, job.Timeout, err)
 		}
-		return w.finish(ctx, r, r.job, err)
+		return w.finish(s, r, r.job, err)
 	case <-tctx.Done():
 		cause := context.Cause(tctx)
 		timedOut := errors.Is(cause, ErrJobTimeout)
@@ -775,14 +987,14 @@ func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 			// The handler still runs and may read its Job: record the outcome
 			// on a copy, so the handler's view does not change under it.
 			snapshot := *job
-			w.finish(ctx, r, &snapshot, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
+			w.finish(s, r, &snapshot, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
 		}
 		start := time.Now()
 		err := <-done
 		if !timedOut {
 			// The lease was lost (or handed back at shutdown) while the handler
 			// ran: tell the observer the attempt ended, unrecorded.
-			w.observeUnrecorded(ctx, r, err)
+			w.observeUnrecorded(r, err)
 		}
 		level := slog.LevelDebug
 		if time.Since(start) > time.Second {
@@ -790,7 +1002,7 @@ func (w *Worker) process(ctx context.Context, r *runningJob) *claimedJob {
 		}
 		w.log.Log(context.Background(), level, "hopper: handler returned after its job ended; outcome discarded",
 			"queue", r.q.name, "job", job.ID, "cause", cause, "returned", err, "late_by", time.Since(start))
-		return nil
+		return nil, false
 	}
 }
 
@@ -804,20 +1016,24 @@ func (w *Worker) call(ctx context.Context, job *Job) (err error) {
 	return w.handler.ProcessJob(ctx, job)
 }
 
-// finish records the outcome of an attempt (herr is the handler's error)
-// and returns the next job claimed together with a completion, if any.
+// finish records the outcome of an attempt (herr is the handler's error).
+// A completion is handed to the ack loop without waiting (async: the
+// slot's next job is returned, and the hooks run when the reply arrives);
+// a failure waits for its write and runs its hooks before returning.
 //
 // job is the Job the outcome is written for and hooks see: r.job, or a copy
 // of it while the handler may still be running (a timeout).
-func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error) (next *claimedJob) {
+func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error) (next *runningJob, async bool) {
 	if !r.state.CompareAndSwap(jobRunning, jobAcking) {
 		// Lease lost or released meanwhile: nothing may be written.
-		w.observeUnrecorded(ctx, r, herr)
-		return nil
+		w.observeUnrecorded(r, herr)
+		return nil, false
+	}
+	if herr == nil {
+		return w.completeAsync(s, r, job), true
 	}
 	defer r.state.Store(jobDone)
-	q := r.q
-	tok := job.lease.token
+	ctx, q, tok := r.ctx, r.q, r.token
 	nowArg := w.nowArg()
 	attempt := job.AttemptsMade + 1
 	var (
@@ -825,12 +1041,9 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 		permanent  *PermanentError
 		panicErr   *PanicError
 	)
-	info := errInfo{}
-	if herr != nil {
-		info.Error = herr.Error()
-		if errors.As(herr, &panicErr) {
-			info.Stack = panicErr.Stack
-		}
+	info := errInfo{Error: herr.Error()}
+	if errors.As(herr, &panicErr) {
+		info.Stack = panicErr.Stack
 	}
 	var (
 		status int
@@ -838,18 +1051,6 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 		hook   func()
 	)
 	switch {
-	case herr == nil:
-		kc := job.keepCompleted
-		a := store.Ack{ID: job.ID, Token: tok, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
-		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			s, n, err := w.complete(ctx, q, a, w.chain())
-			next = n
-			return s, err
-		})
-		job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, attempt, job.result(), w.clock()
-		if w.cfg.OnCompleted != nil {
-			hook = func() { w.cfg.OnCompleted(ctx, job) }
-		}
 	case errors.As(herr, &retryAfter) && !retryAfter.Spend:
 		delay := max(retryAfter.Delay, 0)
 		b, _ := jsonString(info)
@@ -896,13 +1097,82 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 			hook = func() { w.cfg.OnFailed(ctx, job, herr) }
 		}
 	}
+	w.report(r, job, herr, status, err, hook)
+	return nil, false
+}
+
+// completeAsync hands a completion to the ack loop, which writes it in a
+// batch with the others of the moment (and claims the next jobs in the same
+// call), and returns the slot's next job without waiting for the write. The
+// reply comes back to the slot, which then runs the hooks (completed). If
+// the ack loop has stopped (a handler outlived shutdown), the completion is
+// written here.
+func (w *Worker) completeAsync(s *slot, r *runningJob, job *Job) *runningJob {
+	kc := job.keepCompleted
+	r.ack = store.Ack{ID: job.ID, Token: r.token, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
+	job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, job.AttemptsMade+1, r.ack.Result, w.clock()
+	w.mu.Lock()
+	// The slot takes its next job (or is freed) before the completion is
+	// sent, so the call that carries it claims for this slot too.
+	next := w.nextLocked()
+	closed := w.acksClosed
+	if !closed {
+		w.pendAcks++
+		s.pending++
+	}
+	w.mu.Unlock()
+	if closed {
+		st, err := w.ack(r, func(ctx context.Context) (int, error) { return w.completeOne(ctx, r) })
+		s.pending++
+		w.completed(s, slotReply{r: r, rep: ackReply{status: st, err: err}})
+		return next
+	}
+	w.acks <- ackReq{q: r.q, ack: r.ack, slot: s, r: r}
+	return next
+}
+
+// completeOne writes one completion in its own call.
+func (w *Worker) completeOne(ctx context.Context, r *runningJob) (int, error) {
+	st, _, err := r.q.st.Complete(ctx, w.nowArg(), []store.Ack{r.ack}, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	return st[0], nil
+}
+
+// completed finishes a completion once its write has been answered: it
+// retries a failed batch write alone (while the lease lasts), then logs,
+// runs the hooks and forgets the job. It runs on the job's slot.
+func (w *Worker) completed(s *slot, sr slotReply) {
+	s.pending--
+	r, st, err := sr.r, sr.rep.status, sr.rep.err
+	if err != nil {
+		st, err = w.ack(r, func(ctx context.Context) (int, error) { return w.completeOne(ctx, r) })
+	}
+	var hook func()
+	if w.cfg.OnCompleted != nil {
+		hook = func() { w.cfg.OnCompleted(r.ctx, r.job) }
+	}
+	w.report(r, r.job, nil, st, err, hook)
+	r.state.Store(jobDone)
+	w.retire(r)
+}
+
+// report logs an attempt's recorded outcome and runs its hook and the
+// observer.
+func (w *Worker) report(r *runningJob, job *Job, herr error, status int, err error, hook func()) {
+	q := r.q
+	attempt := job.AttemptsMade
+	if herr != nil && job.State == StateDelayed {
+		attempt++ // a snooze spends no attempt
+	}
 	switch {
 	case err != nil:
 		w.log.Error("hopper: could not record job outcome; the job is re-run when its lease expires",
-			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", tok, "err", err)
+			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", r.token, "err", err)
 	case status == store.LeaseLost:
 		w.log.Warn("hopper: job outcome refused: lease lost (the job was recovered, released or removed)",
-			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", tok)
+			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", r.token)
 	default:
 		if herr != nil {
 			w.log.Debug("hopper: job attempt failed", "queue", q.name, "job", job.ID, "attempt", attempt,
@@ -913,16 +1183,19 @@ func (w *Worker) finish(ctx context.Context, r *runningJob, job *Job, herr error
 		}
 	}
 	if o := w.cfg.Observer; o != nil && !r.started.IsZero() {
-		out := Outcome{State: job.State, Duration: time.Since(r.started), Err: herr, Recorded: err == nil && status != store.LeaseLost, RecordErr: err}
-		w.runHook(q.name, job.ID, func() { o.JobFinished(ctx, job, out) })
+		d := r.ran
+		if d == 0 {
+			d = time.Since(r.started) // a timeout: the handler still runs
+		}
+		out := Outcome{State: job.State, Duration: d, Err: herr, Recorded: err == nil && status != store.LeaseLost, RecordErr: err}
+		w.runHook(q.name, job.ID, func() { o.JobFinished(r.ctx, job, out) })
 	}
-	return next
 }
 
 // observeUnrecorded tells the Observer that an attempt ended without its
 // outcome being written, because the job's lease was lost (or the job was
 // handed back at shutdown) before the handler returned.
-func (w *Worker) observeUnrecorded(ctx context.Context, r *runningJob, herr error) {
+func (w *Worker) observeUnrecorded(r *runningJob, herr error) {
 	o := w.cfg.Observer
 	if o == nil || r.started.IsZero() {
 		return
@@ -931,7 +1204,7 @@ func (w *Worker) observeUnrecorded(ctx context.Context, r *runningJob, herr erro
 		herr = ErrLeaseLost
 	}
 	out := Outcome{State: StateActive, Duration: time.Since(r.started), Err: herr, Recorded: false}
-	w.runHook(r.q.name, r.job.ID, func() { o.JobFinished(ctx, r.job, out) })
+	w.runHook(r.q.name, r.job.ID, func() { o.JobFinished(r.ctx, r.job, out) })
 }
 
 func (w *Worker) runHook(queue, id string, hook func()) {
@@ -970,56 +1243,33 @@ func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (
 		if time.Now().Add(delay).After(until) {
 			last, delay = true, 0
 		}
-		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.job.ID, "err", err)
+		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.id, "err", err)
 		time.Sleep(delay) // bounded by the lease; nothing else to wait for
 	}
 }
 
-// maxAckBatch bounds the completions one ack call carries.
+// maxAckBatch bounds the outcomes one ack call carries.
 const maxAckBatch = 256
-
-// chain reports whether completions should claim the slot's next job in
-// the same call. Only single-queue workers chain: with several queues the
-// fetch loop chooses the queue, so weights and priorities hold.
-func (w *Worker) chain() bool { return len(w.queues) == 1 && !w.intakeClosed() }
-
-// complete records one completion through the ack loop, which batches the
-// completions that arrive while its previous call is in flight into one
-// script call per queue, and in the same call claims the next job for each
-// slot that asked (next): under a backlog a job costs a fraction of a round
-// trip, while a lone completion is written at once. Each ack in a batch is
-// fenced by its own lease token and refused alone if stale.
-func (w *Worker) complete(ctx context.Context, q *workerQueue, a store.Ack, next bool) (int, *claimedJob, error) {
-	rep := w.sendAck(ctx, ackReq{q: q, ack: a, next: next}, func() (int, error) {
-		s, _, err := q.st.Complete(ctx, w.nowArg(), []store.Ack{a}, 0, 0)
-		if err != nil {
-			return 0, err
-		}
-		return s[0], nil
-	})
-	return rep.status, rep.next, rep.err
-}
 
 // sendAck hands req to the ack loop and waits for its reply. If the loop
 // has stopped (a handler outlived shutdown), direct writes the outcome
-// itself; if the loop did take the request, that is a re-run of the same
-// write, which the script answers "already done by this token".
+// itself.
 func (w *Worker) sendAck(ctx context.Context, req ackReq, direct func() (int, error)) ackReply {
-	viaDirect := func() ackReply {
+	req.reply = make(chan ackReply, 1)
+	w.mu.Lock()
+	closed := w.acksClosed
+	if !closed {
+		w.pendAcks++
+	}
+	w.mu.Unlock()
+	if closed {
 		st, err := direct()
 		return ackReply{status: st, err: err}
 	}
-	req.reply = make(chan ackReply, 1)
-	select {
-	case w.acks <- req:
-	case <-w.loopsCtx.Done():
-		return viaDirect()
-	}
+	w.acks <- req
 	select {
 	case rep := <-req.reply:
 		return rep
-	case <-w.loopsCtx.Done():
-		return viaDirect()
 	case <-ctx.Done():
 		return ackReply{err: ctx.Err()}
 	}
@@ -1039,9 +1289,22 @@ func (w *Worker) fail(ctx context.Context, q *workerQueue, f store.Fail) (int, e
 	return rep.status, rep.err
 }
 
-// ackLoop writes the completions handed to complete and the failures handed
-// to fail, batched per queue. It stops with the other loops, after the
-// handlers have drained.
+// answer delivers an ack call's reply for one request: to the slot that
+// sent a completion, or to the caller waiting for a failure's.
+func (w *Worker) answer(req ackReq, rep ackReply) {
+	if req.slot != nil {
+		req.slot.replies <- slotReply{r: req.r, rep: rep}
+		return
+	}
+	req.reply <- rep
+}
+
+// ackLoop writes the completions and failures handed to it, batched per
+// queue: what arrives while one call is in flight goes in the next, so
+// under load a job costs a fraction of a round trip, while a lone outcome
+// is written at once. Each outcome in a batch is fenced by its own lease
+// token and refused alone if stale. The loop stops with the other loops,
+// after the handlers have drained; it answers every request it accepted.
 func (w *Worker) ackLoop() {
 	defer w.loops.Done()
 	batch := make([]ackReq, 0, maxAckBatch)
@@ -1051,6 +1314,15 @@ func (w *Worker) ackLoop() {
 		case req := <-w.acks:
 			batch = append(batch, req)
 		case <-w.loopsCtx.Done():
+			w.mu.Lock()
+			w.acksClosed = true
+			left := w.pendAcks
+			w.mu.Unlock()
+			// Requests counted before the close are answered: their senders
+			// are committed to sending them.
+			for ; left > 0; left-- {
+				w.flushAcks(append(batch[:0], <-w.acks))
+			}
 			return
 		}
 	more:
@@ -1087,33 +1359,43 @@ func (w *Worker) flushAcks(batch []ackReq) {
 			continue
 		}
 		acks := make([]store.Ack, len(reqs))
-		want := 0
 		for i, r := range reqs {
 			acks[i] = r.ack
-			if r.next {
-				want++
-			}
+		}
+		// Single-queue workers claim their next jobs in the same call (with
+		// several queues the fetch loop chooses the queue, so weights hold).
+		want := 0
+		if len(w.queues) == 1 && !w.intakeClosed() {
+			w.mu.Lock()
+			want = w.reserveLocked()
+			w.mu.Unlock()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
 		sent := time.Now()
 		statuses, claimed, err := q.st.Complete(ctx, w.nowArg(), acks, want, w.cfg.LeaseDuration.Milliseconds())
 		cancel()
-		if err == nil && want > 0 {
-			w.noteClock(claimed.Now, sent)
-			w.noteDue(claimed.NextDue)
+		var jobs []store.Claimed
+		if err == nil {
+			w.noteCall(time.Since(sent))
+			if want > 0 {
+				w.noteClock(claimed.Now, sent)
+				w.noteDue(claimed.NextDue)
+				jobs = claimed.Jobs
+			}
 		}
+		w.dispatch(q, jobs, sent, want)
+		w.mu.Lock()
+		w.pendAcks -= len(reqs)
+		w.mu.Unlock()
 		for i, r := range reqs {
 			rep := ackReply{err: err}
 			if err == nil {
 				rep.status = statuses[i]
-				if r.next && len(claimed.Jobs) > 0 {
-					rep.next = &claimedJob{c: claimed.Jobs[0], sent: sent}
-					claimed.Jobs = claimed.Jobs[1:]
-				}
 			}
-			r.reply <- rep
+			w.answer(r, rep)
 		}
 	}
+	signal(w.slotFreed)
 }
 
 // flushFails writes one queue's batch of failed attempts and snoozes in one
@@ -1126,12 +1408,15 @@ func (w *Worker) flushFails(q *workerQueue, reqs []ackReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
 	statuses, err := q.st.RetryBatch(ctx, w.nowArg(), fails)
 	cancel()
+	w.mu.Lock()
+	w.pendAcks -= len(reqs)
+	w.mu.Unlock()
 	for i, r := range reqs {
 		rep := ackReply{err: err}
 		if err == nil {
 			rep.status = statuses[i]
 		}
-		r.reply <- rep
+		w.answer(r, rep)
 	}
 }
 
@@ -1174,8 +1459,8 @@ func (w *Worker) loseLease(r *runningJob, why string) {
 			break
 		}
 	}
-	w.log.Warn("hopper: lease lost; cancelling the handler", "queue", r.q.name, "job", r.job.ID,
-		"lease", r.job.lease.token, "why", why)
+	w.log.Warn("hopper: lease lost; cancelling the handler", "queue", r.q.name, "job", r.id,
+		"lease", r.token, "why", why)
 	r.cancel(ErrLeaseLost)
 }
 
@@ -1205,7 +1490,7 @@ func (w *Worker) heartbeat() time.Duration {
 	w.mu.Lock()
 	for r := range w.running {
 		if r.state.Load() != jobDone {
-			byQueue[r.q] = append(byQueue[r.q], item{r, store.Lease{ID: r.job.ID, Token: r.job.lease.token}})
+			byQueue[r.q] = append(byQueue[r.q], item{r, store.Lease{ID: r.id, Token: r.token}})
 		}
 	}
 	w.mu.Unlock()
@@ -1260,13 +1545,31 @@ func (w *Worker) watchdogLoop() {
 		}
 		now := time.Now()
 		var expiring []*runningJob
+		dropped := 0
 		w.mu.Lock()
 		for r := range w.running {
 			if r.state.Load() != jobDone && !now.Before(r.leaseUntil.Add(-w.leaseMargin())) {
 				expiring = append(expiring, r)
 			}
 		}
+		if len(expiring) > 0 {
+			// Heartbeats are failing (Redis unreachable): the jobs claimed
+			// ahead could not be acknowledged either, so none is started; they
+			// are recovered like the running ones. Done under mu, before the
+			// running handlers are cancelled, so a slot freed by the cancel
+			// finds them dropped.
+			for r := range w.running {
+				if r.state.CompareAndSwap(jobQueued, jobDone) {
+					r.cancel(ErrLeaseLost)
+					dropped++
+				}
+			}
+		}
 		w.mu.Unlock()
+		if dropped > 0 {
+			w.log.Warn("hopper: heartbeats failed; dropping the jobs claimed ahead (they are recovered when their leases expire)",
+				"jobs", dropped)
+		}
 		for _, r := range expiring {
 			w.loseLease(r, "lease about to expire: heartbeats failed")
 		}
@@ -1498,7 +1801,7 @@ func (w *Worker) info() string {
 		names[i] = q.name
 	}
 	b, _ := json.Marshal(workerInfo{ID: w.id, Host: w.host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency,
-		Active: len(w.slots), Queues: names, Started: w.started.UnixMilli(), TTL: w.registryTTL().Milliseconds()})
+		Active: w.active(), Queues: names, Started: w.started.UnixMilli(), TTL: w.registryTTL().Milliseconds()})
 	return string(b)
 }
 
@@ -1537,7 +1840,7 @@ func (w *Worker) blockLoop(g *blockGroup) {
 			case res.Key == g.wakeKey:
 				// A stale wake-up of ours; the shutdown check above handles a real one.
 			case res.Member == "0":
-				if cap(w.slots) == len(w.slots) {
+				if w.full() {
 					// No free slot: hand the wake-up on to another worker.
 					w.client.ZAdd(w.loopsCtx, res.Key, redis.Z{Score: 0, Member: "0"})
 				}

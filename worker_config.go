@@ -26,6 +26,9 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// MinLeaseDuration is the smallest WorkerConfig.LeaseDuration.
 	MinLeaseDuration = 500 * time.Millisecond
+	// DefaultPrefetch caps the jobs a single-queue worker claims ahead of
+	// its free slots; see WorkerConfig.Prefetch.
+	DefaultPrefetch = 100
 )
 
 // WorkerConfig configures a Worker. A nil *WorkerConfig means all defaults;
@@ -34,6 +37,20 @@ type WorkerConfig struct {
 	// Concurrency is the number of jobs run at once, across all the worker's
 	// queues. Defaults to DefaultConcurrency. At most 100,000.
 	Concurrency int
+
+	// Prefetch caps how many jobs a worker of one queue claims ahead of its
+	// free slots, so that a slot finishing a short job starts the next at
+	// once while completions and claims travel to Redis in batches. The
+	// worker claims ahead only about as many jobs as its slots get through
+	// in two round trips to Redis (it measures both), so jobs that take
+	// longer than a round trip are hardly claimed ahead and other workers
+	// are not starved of them. Jobs claimed ahead are leased (and counted
+	// active) like running ones: heartbeats extend them, shutdown hands them
+	// back without spending an attempt, and if the process dies they are
+	// recovered after LeaseDuration and count a stall, like the jobs it was
+	// running. Defaults to DefaultPrefetch; negative turns it off; at most
+	// 100,000. Workers of several queues do not claim ahead.
+	Prefetch int
 
 	// Prefix is the key prefix; it must match the producers'. Defaults to
 	// DefaultPrefix.
@@ -91,8 +108,11 @@ type WorkerConfig struct {
 	// times (their own worker crashed or hung); for those, err wraps
 	// ErrJobStalled and the hook runs on the maintenance goroutine.
 	//
-	// Hooks run on the job's goroutine after the Redis write, so they see
-	// what is stored; they hold the job's concurrency slot while they run.
+	// Hooks run on the job's slot goroutine after the Redis write, so they
+	// see what is stored. A slot does not wait for a completion's write
+	// before starting its next job: it runs OnCompleted when the write's
+	// reply comes back, between jobs (or, once it has no job left, after
+	// it freed its slot). Failure hooks run before the slot's next job.
 	// A panicking hook is recovered and logged.
 	OnDead func(ctx context.Context, job *Job, err error)
 
@@ -116,6 +136,12 @@ func (c *WorkerConfig) withDefaults() (WorkerConfig, error) {
 	}
 	if out.Concurrency < 1 || out.Concurrency > 100000 {
 		return out, invalid("WorkerConfig.Concurrency", out.Concurrency, "must be 1..100000")
+	}
+	if out.Prefetch == 0 {
+		out.Prefetch = DefaultPrefetch
+	}
+	if out.Prefetch > 100000 {
+		return out, invalid("WorkerConfig.Prefetch", out.Prefetch, "must be at most 100000 (negative: off)")
 	}
 	if out.Prefix == "" {
 		out.Prefix = DefaultPrefix
@@ -166,7 +192,8 @@ func (c *WorkerConfig) withDefaults() (WorkerConfig, error) {
 }
 
 // JobObserver is told of every attempt a worker runs. Implementations must
-// be safe for concurrent use and fast: they run on the job's goroutine.
+// be safe for concurrent use and fast: they run on the job's slot goroutine,
+// like the hooks (see WorkerConfig.OnDead).
 type JobObserver interface {
 	// JobStarted is called just before the handler.
 	JobStarted(ctx context.Context, job *Job)

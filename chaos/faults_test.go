@@ -390,8 +390,10 @@ func TestRedisAmnesia(t *testing.T) {
 		}
 		return n == 4
 	})
-	_, err := e.q.GetSchedule(ctx, "tick")
-	require.NoError(t, err, "the worker registered its kept schedule")
+	waitFor(t, 5*time.Second, "the worker registers its kept schedule", func() bool {
+		_, err := e.q.GetSchedule(ctx, "tick")
+		return err == nil
+	})
 	e.redis.kill()
 	e.redis.start() // same port, empty
 	restarted := time.Now()
