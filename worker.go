@@ -90,11 +90,9 @@ type ackReq struct {
 	q    *workerQueue
 	ack  store.Ack
 	fail *store.Fail // a failed attempt or snooze instead of a completion
-	// A completion's reply goes to its slot (with its job); a failure's to
-	// the caller waiting on reply.
-	slot  *slot
-	r     *runningJob
-	reply chan ackReply
+	// The reply goes to the slot that sent it, with its job.
+	slot *slot
+	r    *runningJob
 }
 
 type ackReply struct {
@@ -163,7 +161,12 @@ type runningJob struct {
 	job     *Job
 	started time.Time     // when the handler was called
 	ran     time.Duration // the handler's run time, once it returned
-	ack     store.Ack     // a completion on its way to Redis
+	// The outcome on its way to Redis: a completion (ack), or a failed
+	// attempt or snooze (fail, with the handler's error and the hook to run).
+	ack  store.Ack
+	fail *store.Fail
+	herr error
+	hook func()
 }
 
 // NewWorker returns a worker that runs jobs of queue with handler. It sends
@@ -876,14 +879,14 @@ func (w *Worker) runSlot(r *runningJob) {
 	s := &slot{replies: make(chan slotReply, maxSlotPending)}
 	for r != nil {
 		if s.pending == maxSlotPending {
-			w.completed(s, <-s.replies)
+			w.replied(s, <-s.replies)
 		}
 		r = w.runJob(s, r)
 	drain:
 		for s.pending > 0 {
 			select {
 			case sr := <-s.replies:
-				w.completed(s, sr)
+				w.replied(s, sr)
 			default:
 				break drain
 			}
@@ -891,7 +894,7 @@ func (w *Worker) runSlot(r *runningJob) {
 	}
 	signal(w.slotFreed)
 	for s.pending > 0 {
-		w.completed(s, <-s.replies)
+		w.replied(s, <-s.replies)
 	}
 }
 
@@ -920,7 +923,7 @@ func (w *Worker) runJob(s *slot, r *runningJob) *runningJob {
 	r.job = job
 	r.c.Body = ""
 	if err != nil {
-		w.finish(s, r, job, Permanent(err))
+		w.finish(s, r, job, Permanent(err), false)
 	} else if next, async := w.process(s, r); async {
 		return next
 	}
@@ -977,7 +980,7 @@ func (w *Worker) process(s *slot, r *runningJob) (next *runningJob, async bool) 
 		if err != nil && errors.Is(context.Cause(tctx), ErrJobTimeout) && !errors.Is(err, ErrJobTimeout) {
 			err = fmt.Errorf("%w after %s: %w", ErrJobTimeout, job.Timeout, err)
 		}
-		return w.finish(s, r, r.job, err)
+		return w.finish(s, r, r.job, err, true)
 	case <-tctx.Done():
 		cause := context.Cause(tctx)
 		timedOut := errors.Is(cause, ErrJobTimeout)
@@ -987,7 +990,7 @@ func (w *Worker) process(s *slot, r *runningJob) (next *runningJob, async bool) 
 			// The handler still runs and may read its Job: record the outcome
 			// on a copy, so the handler's view does not change under it.
 			snapshot := *job
-			w.finish(s, r, &snapshot, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout))
+			w.finish(s, r, &snapshot, fmt.Errorf("%w after %s", ErrJobTimeout, job.Timeout), false)
 		}
 		start := time.Now()
 		err := <-done
@@ -1017,24 +1020,27 @@ func (w *Worker) call(ctx context.Context, job *Job) (err error) {
 }
 
 // finish records the outcome of an attempt (herr is the handler's error).
-// A completion is handed to the ack loop without waiting (async: the
-// slot's next job is returned, and the hooks run when the reply arrives);
-// a failure waits for its write and runs its hooks before returning.
+// With async set (the handler has returned), a completion, failed attempt
+// or snooze is handed to the ack loop without waiting: the slot's next job
+// is returned, and the hooks run on the slot when the write's reply comes
+// back (replied). Otherwise — a dead-lettering, or a timeout whose handler
+// still runs — the write is waited for and the hooks run before returning.
 //
 // job is the Job the outcome is written for and hooks see: r.job, or a copy
 // of it while the handler may still be running (a timeout).
-func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error) (next *runningJob, async bool) {
+func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error, async bool) (next *runningJob, sent bool) {
 	if !r.state.CompareAndSwap(jobRunning, jobAcking) {
 		// Lease lost or released meanwhile: nothing may be written.
 		w.observeUnrecorded(r, herr)
 		return nil, false
 	}
 	if herr == nil {
-		return w.completeAsync(s, r, job), true
+		kc := job.keepCompleted
+		r.ack = store.Ack{ID: job.ID, Token: r.token, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
+		job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, job.AttemptsMade+1, r.ack.Result, w.clock()
+		return w.sendAsync(s, r, ackReq{q: r.q, ack: r.ack}), true
 	}
-	defer r.state.Store(jobDone)
 	ctx, q, tok := r.ctx, r.q, r.token
-	nowArg := w.nowArg()
 	attempt := job.AttemptsMade + 1
 	var (
 		retryAfter *RetryAfterError
@@ -1045,22 +1051,14 @@ func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error) (next *run
 	if errors.As(herr, &panicErr) {
 		info.Stack = panicErr.Stack
 	}
-	var (
-		status int
-		err    error
-		hook   func()
-	)
+	var f store.Fail
+	var hook func()
 	switch {
 	case errors.As(herr, &retryAfter) && !retryAfter.Spend:
 		delay := max(retryAfter.Delay, 0)
 		b, _ := jsonString(info)
-		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			return w.fail(ctx, q, store.Fail{ID: job.ID, Token: tok, DelayMs: delay.Milliseconds(), ErrJSON: b})
-		})
+		f = store.Fail{ID: job.ID, Token: tok, DelayMs: delay.Milliseconds(), ErrJSON: b}
 		job.State, job.LastError, job.DueAt = StateDelayed, info.Error, w.clock().Add(delay)
-		if err == nil && status == store.LeaseOK && delay > 0 {
-			w.noteDueIn(delay)
-		}
 	case errors.As(herr, &permanent) || attempt >= job.MaxAttempts:
 		if permanent != nil {
 			info.Reason = "permanent failure: " + info.Error
@@ -1069,7 +1067,8 @@ func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error) (next *run
 		}
 		b, _ := jsonString(info)
 		kd := job.keepDead
-		status, err = w.ack(r, func(ctx context.Context) (int, error) {
+		nowArg := w.nowArg()
+		status, err := w.ack(r, func(ctx context.Context) (int, error) {
 			return q.st.Dead(ctx, nowArg, job.ID, tok, b, kd.Count, kd.Age, true)
 		})
 		job.State, job.AttemptsMade, job.LastError, job.Stack, job.DeadReason = StateDead, attempt, info.Error, info.Stack, info.Reason
@@ -1077,6 +1076,9 @@ func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error) (next *run
 		if w.cfg.OnDead != nil {
 			hook = func() { w.cfg.OnDead(ctx, job, herr) }
 		}
+		w.report(r, job, herr, status, err, hook)
+		r.state.Store(jobDone)
+		return nil, false
 	default:
 		var delay time.Duration
 		if retryAfter != nil { // FailAfter: the handler chose the delay
@@ -1085,49 +1087,48 @@ func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error) (next *run
 			delay = w.retryDelay(job, attempt, herr)
 		}
 		b, _ := jsonString(info)
-		status, err = w.ack(r, func(ctx context.Context) (int, error) {
-			return w.fail(ctx, q, store.Fail{ID: job.ID, Token: tok, DelayMs: delay.Milliseconds(), ErrJSON: b, Spend: true})
-		})
+		f = store.Fail{ID: job.ID, Token: tok, DelayMs: delay.Milliseconds(), ErrJSON: b, Spend: true}
 		job.State, job.AttemptsMade, job.LastError, job.Stack = StateFailed, attempt, info.Error, info.Stack
 		job.DueAt = w.clock().Add(delay)
-		if err == nil && status == store.LeaseOK && delay > 0 {
-			w.noteDueIn(delay) // this worker promotes its own retries on time
-		}
 		if w.cfg.OnFailed != nil {
 			hook = func() { w.cfg.OnFailed(ctx, job, herr) }
 		}
 	}
-	w.report(r, job, herr, status, err, hook)
+	r.fail, r.herr, r.hook = &f, herr, hook
+	if async {
+		return w.sendAsync(s, r, ackReq{q: q, fail: r.fail}), true
+	}
+	status, err := w.ack(r, func(ctx context.Context) (int, error) { return w.failOne(ctx, r) })
+	w.failed(r, job, status, err)
+	r.state.Store(jobDone)
 	return nil, false
 }
 
-// completeAsync hands a completion to the ack loop, which writes it in a
-// batch with the others of the moment (and claims the next jobs in the same
-// call), and returns the slot's next job without waiting for the write. The
-// reply comes back to the slot, which then runs the hooks (completed). If
-// the ack loop has stopped (a handler outlived shutdown), the completion is
-// written here.
-func (w *Worker) completeAsync(s *slot, r *runningJob, job *Job) *runningJob {
-	kc := job.keepCompleted
-	r.ack = store.Ack{ID: job.ID, Token: r.token, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
-	job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, job.AttemptsMade+1, r.ack.Result, w.clock()
+// errAckLoopStopped answers an outcome the ack loop no longer takes (a
+// handler outlived shutdown): the slot writes it itself.
+var errAckLoopStopped = errors.New("hopper: ack loop stopped")
+
+// sendAsync hands an outcome to the ack loop, which writes it in a batch
+// with the others of the moment (a completion call also claims the jobs the
+// worker wants), and returns the slot's next job without waiting for the
+// write. The reply comes back to the slot (replied).
+func (w *Worker) sendAsync(s *slot, r *runningJob, req ackReq) *runningJob {
 	w.mu.Lock()
-	// The slot takes its next job (or is freed) before the completion is
-	// sent, so the call that carries it claims for this slot too.
+	// The slot takes its next job (or is freed) before the outcome is sent,
+	// so the call that carries it claims for this slot too.
 	next := w.nextLocked()
 	closed := w.acksClosed
 	if !closed {
 		w.pendAcks++
-		s.pending++
 	}
+	s.pending++
 	w.mu.Unlock()
 	if closed {
-		st, err := w.ack(r, func(ctx context.Context) (int, error) { return w.completeOne(ctx, r) })
-		s.pending++
-		w.completed(s, slotReply{r: r, rep: ackReply{status: st, err: err}})
+		w.replied(s, slotReply{r: r, rep: ackReply{err: errAckLoopStopped}})
 		return next
 	}
-	w.acks <- ackReq{q: r.q, ack: r.ack, slot: s, r: r}
+	req.slot, req.r = s, r
+	w.acks <- req
 	return next
 }
 
@@ -1140,22 +1141,47 @@ func (w *Worker) completeOne(ctx context.Context, r *runningJob) (int, error) {
 	return st[0], nil
 }
 
-// completed finishes a completion once its write has been answered: it
-// retries a failed batch write alone (while the lease lasts), then logs,
+// failOne writes one failed attempt or snooze in its own call.
+func (w *Worker) failOne(ctx context.Context, r *runningJob) (int, error) {
+	st, err := r.q.st.RetryBatch(ctx, w.nowArg(), []store.Fail{*r.fail})
+	if err != nil {
+		return 0, err
+	}
+	return st[0], nil
+}
+
+// replied finishes an outcome sent by sendAsync once the ack loop answered:
+// it retries a failed batch write alone (while the lease lasts), then logs,
 // runs the hooks and forgets the job. It runs on the job's slot.
-func (w *Worker) completed(s *slot, sr slotReply) {
+func (w *Worker) replied(s *slot, sr slotReply) {
 	s.pending--
 	r, st, err := sr.r, sr.rep.status, sr.rep.err
-	if err != nil {
-		st, err = w.ack(r, func(ctx context.Context) (int, error) { return w.completeOne(ctx, r) })
+	if r.fail == nil {
+		if err != nil {
+			st, err = w.ack(r, func(ctx context.Context) (int, error) { return w.completeOne(ctx, r) })
+		}
+		var hook func()
+		if w.cfg.OnCompleted != nil {
+			hook = func() { w.cfg.OnCompleted(r.ctx, r.job) }
+		}
+		w.report(r, r.job, nil, st, err, hook)
+	} else {
+		if err != nil {
+			st, err = w.ack(r, func(ctx context.Context) (int, error) { return w.failOne(ctx, r) })
+		}
+		w.failed(r, r.job, st, err)
 	}
-	var hook func()
-	if w.cfg.OnCompleted != nil {
-		hook = func() { w.cfg.OnCompleted(r.ctx, r.job) }
-	}
-	w.report(r, r.job, nil, st, err, hook)
 	r.state.Store(jobDone)
 	w.retire(r)
+}
+
+// failed reports a written failed attempt or snooze; a worker promotes its
+// own retries on time.
+func (w *Worker) failed(r *runningJob, job *Job, status int, err error) {
+	if err == nil && status == store.LeaseOK && r.fail.DelayMs > 0 {
+		w.noteDueIn(time.Duration(r.fail.DelayMs) * time.Millisecond)
+	}
+	w.report(r, job, r.herr, status, err, r.hook)
 }
 
 // report logs an attempt's recorded outcome and runs its hook and the
@@ -1251,52 +1277,10 @@ func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (
 // maxAckBatch bounds the outcomes one ack call carries.
 const maxAckBatch = 256
 
-// sendAck hands req to the ack loop and waits for its reply. If the loop
-// has stopped (a handler outlived shutdown), direct writes the outcome
-// itself.
-func (w *Worker) sendAck(ctx context.Context, req ackReq, direct func() (int, error)) ackReply {
-	req.reply = make(chan ackReply, 1)
-	w.mu.Lock()
-	closed := w.acksClosed
-	if !closed {
-		w.pendAcks++
-	}
-	w.mu.Unlock()
-	if closed {
-		st, err := direct()
-		return ackReply{status: st, err: err}
-	}
-	w.acks <- req
-	select {
-	case rep := <-req.reply:
-		return rep
-	case <-ctx.Done():
-		return ackReply{err: ctx.Err()}
-	}
-}
-
-// fail records a failed attempt or a snooze through the ack loop, batched
-// with the other failures of the same moment into one script call per
-// queue (as completions are), and returns its lease status.
-func (w *Worker) fail(ctx context.Context, q *workerQueue, f store.Fail) (int, error) {
-	rep := w.sendAck(ctx, ackReq{q: q, fail: &f}, func() (int, error) {
-		st, err := q.st.RetryBatch(ctx, w.nowArg(), []store.Fail{f})
-		if err != nil {
-			return 0, err
-		}
-		return st[0], nil
-	})
-	return rep.status, rep.err
-}
-
-// answer delivers an ack call's reply for one request: to the slot that
-// sent a completion, or to the caller waiting for a failure's.
+// answer delivers an ack call's reply for one request to the slot that
+// sent it.
 func (w *Worker) answer(req ackReq, rep ackReply) {
-	if req.slot != nil {
-		req.slot.replies <- slotReply{r: req.r, rep: rep}
-		return
-	}
-	req.reply <- rep
+	req.slot.replies <- slotReply{r: req.r, rep: rep}
 }
 
 // ackLoop writes the completions and failures handed to it, batched per

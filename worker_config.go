@@ -109,10 +109,11 @@ type WorkerConfig struct {
 	// ErrJobStalled and the hook runs on the maintenance goroutine.
 	//
 	// Hooks run on the job's slot goroutine after the Redis write, so they
-	// see what is stored. A slot does not wait for a completion's write
-	// before starting its next job: it runs OnCompleted when the write's
-	// reply comes back, between jobs (or, once it has no job left, after
-	// it freed its slot). Failure hooks run before the slot's next job.
+	// see what is stored. A slot does not wait for a completion's or a
+	// failed attempt's write before starting its next job: it runs
+	// OnCompleted and OnFailed when the write's reply comes back, between
+	// jobs (or, once it has no job left, after it freed its slot). OnDead
+	// runs before the slot's next job.
 	// A panicking hook is recovered and logged.
 	OnDead func(ctx context.Context, job *Job, err error)
 
