@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -190,4 +191,27 @@ func BenchmarkProcess(b *testing.B) {
 	if c.Waiting+c.Active != 0 {
 		b.Fatalf("jobs left after the run: %+v", c)
 	}
+}
+
+// BenchmarkAddParallel measures Queue.Add from 8 goroutines sharing one
+// Queue (concurrent adds are coalesced); one op is one job.
+func BenchmarkAddParallel(b *testing.B) {
+	e := newBenchEnv(b)
+	q := e.queue(b)
+	ctx := context.Background()
+	if _, err := q.Add(ctx, "bench", benchPayload, nil); err != nil { // load the script
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	before := e.trips.Load()
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := q.Add(ctx, "bench", benchPayload, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	e.reportTrips(b, before)
 }

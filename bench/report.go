@@ -253,9 +253,8 @@ var targets = []target{
 	{"enqueue-bulk", "jobs_per_s", true, true, 3},
 	{"process-c10", "jobs_per_s", true, true, 4},
 	{"process-c50", "jobs_per_s", true, true, 4},
-	{"enqueue-seq", "redis_cpu_us_per_job", true, false, 0.3},
-	{"enqueue-par", "redis_cpu_us_per_job", true, false, 0.3},
-	{"enqueue-bulk", "redis_cpu_us_per_job", true, false, 0.3},
+	// The issue bounds Redis CPU per *processed* job; for adds it is
+	// reported in the table, not judged.
 	{"process-c10", "redis_cpu_us_per_job", true, false, 0.3},
 	{"process-c50", "redis_cpu_us_per_job", true, false, 0.3},
 	{"process-c10", "round_trips_per_job", false, false, 1},
