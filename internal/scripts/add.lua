@@ -4,10 +4,13 @@
 --   values per job: id, body (header "\n" payload), delay ms, run-at ms
 --   (absolute, 0 = none), priority (0 = none), unique key ('' = none),
 --   unique window ms.
--- Returns one entry per job: {1, state} when added, or {0, state, body, id}
---   when a job with that id exists, or a job with that unique key was added
+-- Returns {codes, details...}: codes has one character per job, 'w' added
+--   as waiting, 'd' added as delayed, '+' added by an earlier run of this
+--   very call (details: its state), '-' a duplicate (details: state, body,
+--   id): a job with that id exists, or a job with that unique key was added
 --   within its window (id is that job's; state and body are '' if it no
---   longer exists). Nothing is written for a duplicate.
+--   longer exists). Details follow in job order. Nothing is written for a
+--   duplicate. (A flat reply: no table per job to build and encode.)
 -- Every id and unique key is checked before anything is written, so a
 -- re-run of the same call (a client retry after a timeout) adds nothing twice;
 -- a job whose stored body is byte-identical to the one sent is reported as
@@ -30,9 +33,9 @@ for i = 1, n do
   if bodies[i] and bodies[i] == ARGV[3 + (i - 1) * W + 1] then
     -- The very body this call sends (its header carries the add's timestamp):
     -- a re-run of this add after a lost reply. Report it as added.
-    out[i] = { 1, state_of(ids[i]) }
+    out[i] = { '+', state_of(ids[i]) }
   elseif bodies[i] then
-    out[i] = { 0, state_of(ids[i]), bodies[i], ids[i] }
+    out[i] = { '-', state_of(ids[i]), bodies[i], ids[i] }
   elseif ARGV[3 + (i - 1) * W + 5] ~= '' then
     uk[#uk + 1] = i
   end
@@ -47,7 +50,7 @@ if #uk > 0 then
       local sep = string.find(u, '|', 1, true)
       if tonumber(string.sub(u, 1, sep - 1)) > now then
         local other = string.sub(u, sep + 1)
-        out[i] = { 0, state_of(other), redis.call('HGET', K.jobs, other) or '', other }
+        out[i] = { '-', state_of(other), redis.call('HGET', K.jobs, other) or '', other }
       end
     end
   end
@@ -77,11 +80,11 @@ for i = 1, n do
     if due > now then
       later[#later + 1] = id
       later_due[#later_due + 1] = due
-      out[i] = { 1, 'delayed' }
+      out[i] = 'd'
     else
       ready[#ready + 1] = id
       ready_pri[#ready] = tonumber(ARGV[b + 4]) > 0 and ARGV[b + 4]
-      out[i] = { 1, 'waiting' }
+      out[i] = 'w'
     end
   end
 end
@@ -96,4 +99,15 @@ schedule(K.delayed, later, later_due)
 local added = {}
 for i = 1, #set_jobs, 2 do added[#added + 1] = set_jobs[i] end
 emit('added', added)
-return out
+local codes, reply = {}, { '' }
+for i = 1, n do
+  local o = out[i]
+  if type(o) == 'string' then
+    codes[i] = o
+  else
+    codes[i] = o[1]
+    for k = 2, #o do reply[#reply + 1] = o[k] end
+  end
+end
+reply[1] = table.concat(codes)
+return reply

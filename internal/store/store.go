@@ -179,19 +179,44 @@ func (s *Store) runWait(ctx context.Context, sc *scripts.Script, replicas int, t
 }
 
 func addResults(v any, n int) ([]AddResult, error) {
-	rows, err := slice(v, n)
-	if err != nil {
-		return nil, err
+	rows, err := slice(v, -1)
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("add script: bad reply %v", v)
+	}
+	codes := toStr(rows[0])
+	if len(codes) != n {
+		return nil, fmt.Errorf("add script: %d results for %d jobs", len(codes), n)
+	}
+	details := rows[1:]
+	take := func(k int) ([]any, error) {
+		if len(details) < k {
+			return nil, fmt.Errorf("add script: bad reply %v", v)
+		}
+		d := details[:k]
+		details = details[k:]
+		return d, nil
 	}
 	out := make([]AddResult, n)
-	for i, r := range rows {
-		row, err := slice(r, -1)
-		if err != nil || len(row) < 2 {
-			return nil, fmt.Errorf("add script: bad reply %v", r)
-		}
-		out[i] = AddResult{Added: toInt(row[0]) == 1, State: toStr(row[1])}
-		if len(row) > 3 {
-			out[i].Body, out[i].ID = toStr(row[2]), toStr(row[3])
+	for i := range n {
+		switch codes[i] {
+		case 'w':
+			out[i] = AddResult{Added: true, State: "waiting"}
+		case 'd':
+			out[i] = AddResult{Added: true, State: "delayed"}
+		case '+':
+			d, err := take(1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = AddResult{Added: true, State: toStr(d[0])}
+		case '-':
+			d, err := take(3)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = AddResult{State: toStr(d[0]), Body: toStr(d[1]), ID: toStr(d[2])}
+		default:
+			return nil, fmt.Errorf("add script: bad result code %q", codes[i])
 		}
 	}
 	return out, nil

@@ -9,6 +9,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -48,6 +49,17 @@ type Retention struct {
 
 // Encode returns header "\n" payload.
 func Encode(h *Header, payload []byte) ([]byte, error) {
+	if plain(h) {
+		// The common header, {"name":...,"ts":...}, written directly: the
+		// same bytes json.Marshal writes, at a fraction of its cost.
+		out := make([]byte, 0, len(h.Name)+len(payload)+32)
+		out = append(out, `{"name":"`...)
+		out = append(out, h.Name...)
+		out = append(out, `","ts":`...)
+		out = strconv.AppendInt(out, h.Created, 10)
+		out = append(out, "}\n"...)
+		return append(out, payload...), nil
+	}
 	hb, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
@@ -56,6 +68,23 @@ func Encode(h *Header, payload []byte) ([]byte, error) {
 	out = append(out, hb...)
 	out = append(out, '\n')
 	return append(out, payload...), nil
+}
+
+// plain reports whether h has only a name and a creation time, and a name
+// that JSON writes verbatim (printable ASCII other than '"', '\\', and the
+// characters encoding/json escapes for HTML: '<', '>', '&').
+func plain(h *Header) bool {
+	if h.V != 0 || h.Attempts != 0 || h.Backoff != nil || h.Timeout != 0 || h.Priority != 0 ||
+		h.KeepCompleted != nil || h.KeepDead != nil || len(h.Meta) != 0 || h.Schedule != "" {
+		return false
+	}
+	for i := 0; i < len(h.Name); i++ {
+		switch c := h.Name[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // ErrMalformed reports a stored body that is not header "\n" payload.
