@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hopperq/hopper/internal/syncbuf"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -68,6 +70,9 @@ func TestPrefetchClaimsAheadAndHandsBackAtShutdown(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- w.Run(ctx) }()
 		<-blocked
+		for _, j := range jobs[:40] {
+			waitState(t, q, j.ID, StateCompleted, 5*time.Second) // their completions have landed
+		}
 		// The only slot is held; the jobs claimed ahead wait for it, leased.
 		waitFor(t, 5*time.Second, "jobs claimed ahead of the busy slot", func() bool { return activeCount(t, q) > 1 })
 		require.LessOrEqual(t, activeCount(t, q), int64(1+20), "at most Prefetch jobs claimed ahead")
@@ -79,7 +84,7 @@ func TestPrefetchClaimsAheadAndHandsBackAtShutdown(t *testing.T) {
 
 		c, err := q.Counts(ctx)
 		require.NoError(t, err)
-		require.EqualValues(t, 0, c.Active, "every job held is handed back")
+		require.EqualValues(t, 0, c.Active, "every job held is handed back: %+v", c)
 		require.EqualValues(t, len(jobs), c.Waiting+c.Completed)
 		require.EqualValues(t, 40, c.Completed, "nothing after the held job ran")
 		for _, j := range jobs[40:] {
@@ -155,9 +160,15 @@ func TestPrefetchedJobRemovedIsNotStarted(t *testing.T) {
 		waitFor(t, 5*time.Second, "jobs claimed ahead", func() bool { return activeCount(t, q) > 1 })
 		active, err := q.Jobs(ctx, StateActive, 0, 100)
 		require.NoError(t, err)
+		// A job after the held one: claimed ahead, not run (an earlier job may
+		// still count active while its completion is on its way).
+		later := map[string]bool{}
+		for _, j := range jobs[41:] {
+			later[j.ID] = true
+		}
 		var victim string
 		for _, j := range active {
-			if j.Name == "quick" {
+			if later[j.ID] {
 				victim = j.ID
 				break
 			}
@@ -217,5 +228,103 @@ func TestPartitionDropsPrefetchedJobs(t *testing.T) {
 			require.Equal(t, 1, first.count(j.ID))
 			require.Equal(t, 0, second.count(j.ID))
 		}
+	})
+}
+
+// Pausing the queue stops the jobs claimed ahead too: the worker's next
+// call finds the queue paused and hands back the jobs it has not started;
+// they wait, unspent, until Resume, and then each runs once.
+func TestPrefetchedJobsHandedBackOnPause(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		q := h.queue("pfpause", nil)
+		jobs := prefetchSetup(t, q, 40, 60)
+		blocked, release := make(chan struct{}, 1), make(chan struct{})
+		inner := blockingRecorder(blocked, release)
+		rec := newRecorder(func(ctx context.Context, job *Job) error {
+			var p struct{ I int }
+			if job.Name == "quick" && job.Decode(&p) == nil && p.I > 40 {
+				time.Sleep(20 * time.Millisecond) // the jobs after the held one take a while
+			}
+			return inner.ProcessJob(ctx, job)
+		})
+		h.worker("pfpause", rec, &WorkerConfig{Concurrency: 1, Prefetch: 20, LeaseDuration: 5 * time.Second,
+			PollInterval: time.Second})
+		<-blocked
+		waitFor(t, 5*time.Second, "jobs claimed ahead", func() bool { return activeCount(t, q) > 5 })
+		require.NoError(t, q.Pause(ctx))
+		close(release) // the held job completes; that call finds the queue paused
+		waitFor(t, 5*time.Second, "the jobs claimed ahead handed back", func() bool { return activeCount(t, q) == 0 })
+		ran, back := 0, 0
+		for _, j := range jobs[41:] {
+			got, err := q.Job(ctx, j.ID)
+			require.NoError(t, err)
+			switch rec.count(j.ID) {
+			case 0:
+				require.Equal(t, StateWaiting, got.State)
+				require.Equal(t, 0, got.AttemptsMade, "a job handed back spends no attempt")
+				back++
+			default:
+				require.Equal(t, StateCompleted, got.State)
+				ran++
+			}
+		}
+		t.Logf("%s: after the pause %d jobs claimed ahead still ran (started before the call returned), the rest waited", h.name, ran)
+		require.LessOrEqual(t, ran, 3, "jobs claimed ahead kept running after the pause")
+		require.GreaterOrEqual(t, back, 60-1-3)
+		require.NoError(t, q.Resume(ctx))
+		for _, j := range jobs {
+			waitState(t, q, j.ID, StateCompleted, 10*time.Second)
+			require.Equal(t, 1, rec.count(j.ID))
+		}
+	})
+}
+
+// At concurrency 1 under a backlog, claiming ahead turns one script call
+// per job (each completion claims the slot's next job) into a fraction of
+// one: the slot goes from job to job while acks and claims travel in
+// batches. Every call to Redis is slowed by 2 ms, so that Redis, not the
+// test process, is the slow side, as batching assumes.
+func TestPrefetchBatchesAtConcurrencyOne(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		slow := cloneClient(t, h.client)
+		var calls atomic.Int64
+		slow.AddHook(cmdHook(func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+			calls.Add(1)
+			time.Sleep(2 * time.Millisecond)
+			return next(ctx, cmd)
+		}))
+		perJob := func(name string, prefetch int) float64 {
+			q := h.queue(name, nil)
+			const n = 300
+			jobs := make([]NewJob, n)
+			for i := range jobs {
+				jobs[i] = NewJob{Name: "n"}
+			}
+			_, err := q.AddBulk(ctx, jobs)
+			require.NoError(t, err)
+			done := make(chan struct{}, n)
+			w, err := NewWorker(slow, name, newRecorder(nil), &WorkerConfig{Prefix: h.prefix, Concurrency: 1,
+				Prefetch: prefetch, LeaseDuration: 5 * time.Second, PollInterval: 5 * time.Second,
+				Logger: slog.New(slog.DiscardHandler), OnCompleted: func(context.Context, *Job) { done <- struct{}{} }})
+			require.NoError(t, err)
+			before := calls.Load()
+			h.start(w)
+			for range n {
+				<-done
+			}
+			c, err := q.Counts(ctx)
+			require.NoError(t, err)
+			require.EqualValues(t, n, c.Completed)
+			return float64(calls.Load()-before) / n
+		}
+		off := perJob("pfc1off", -1)
+		on := perJob("pfc1on", 0)
+		t.Logf("%s: %.3f calls per job with Prefetch, %.3f without (concurrency 1)", h.name, on, off)
+		require.Greater(t, off, 0.9, "without prefetch each completion is its own call")
+		require.Less(t, on, 0.25, "with prefetch completions and claims are batched")
 	})
 }

@@ -367,7 +367,9 @@ func (q *Queue) Job(ctx context.Context, id string) (*Job, error) {
 }
 
 // Pause stops workers from taking new jobs from the queue; jobs keep
-// waiting (and new ones can be added) until Resume. Running jobs finish.
+// waiting (and new ones can be added) until Resume. Running jobs finish;
+// jobs a worker claimed ahead and has not started go back to waiting at its
+// next call to Redis (WorkerConfig.Prefetch).
 func (q *Queue) Pause(ctx context.Context) error {
 	if err := q.st.Pause(ctx, true); err != nil {
 		return fmt.Errorf("hopper: pause queue %s: %w", q.name, err)

@@ -512,6 +512,20 @@ func (w *Worker) releaseBuffered() {
 	w.release(byQueue, false)
 }
 
+// releaseBufferedOnPause hands the jobs claimed ahead back to waiting when
+// a call finds queue q paused: a pause stops the worker from starting jobs
+// it has not started yet, not only from claiming more. Running jobs finish.
+func (w *Worker) releaseBufferedOnPause(q *workerQueue) {
+	w.mu.Lock()
+	n := len(w.buf)
+	w.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	w.log.Debug("hopper: queue paused; handing back the jobs claimed ahead", "queue", q.name, "jobs", n)
+	w.releaseBuffered()
+}
+
 // release hands leased jobs back to waiting, one call per queue; logEach
 // logs each job handed back.
 func (w *Worker) release(byQueue map[*workerQueue][]store.Lease, logEach bool) {
@@ -767,6 +781,9 @@ func (w *Worker) fetchRound() (drained bool, err error) {
 		w.noteDue(res.NextDue)
 		left -= len(res.Jobs)
 		w.dispatch(q, res.Jobs, sent, len(res.Jobs))
+		if res.Paused {
+			w.releaseBufferedOnPause(q)
+		}
 	}
 	if left > 0 {
 		w.dispatch(nil, nil, time.Time{}, left)
@@ -972,11 +989,17 @@ func (w *Worker) process(s *slot, r *runningJob) (next *runningJob, async bool) 
 		w.runHook(r.q.name, job.ID, func() { o.JobStarted(ctx, job) })
 	}
 	r.started = time.Now()
-	go func() { done <- w.call(tctx, job) }()
+	var ran time.Duration // written before the send on done, read after it
+	go func() {
+		t0 := time.Now()
+		err := w.call(tctx, job)
+		ran = time.Since(t0) // the handler alone, without scheduling delays
+		done <- err
+	}()
 	select {
 	case err := <-done:
-		r.ran = time.Since(r.started)
-		w.noteRun(r.ran)
+		r.ran = ran
+		w.noteRun(ran)
 		if err != nil && errors.Is(context.Cause(tctx), ErrJobTimeout) && !errors.Is(err, ErrJobTimeout) {
 			err = fmt.Errorf("%w after %s: %w", ErrJobTimeout, job.Timeout, err)
 		}
@@ -1368,6 +1391,9 @@ func (w *Worker) flushAcks(batch []ackReq) {
 			}
 		}
 		w.dispatch(q, jobs, sent, want)
+		if err == nil && claimed.Paused {
+			w.releaseBufferedOnPause(q)
+		}
 		w.mu.Lock()
 		w.pendAcks -= len(reqs)
 		w.mu.Unlock()

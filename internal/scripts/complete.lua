@@ -8,7 +8,8 @@
 --   age 0: remove the job at once).
 -- Returns {statuses, claimed}: one status per job (1 completed, 2 already
 --   acknowledged with this token (a re-run), 0 lease lost: nothing changed
---   for that job), and the claim as fetch.lua returns it ({} if none asked).
+--   for that job), and the claim as fetch.lua returns it (with no job if
+--   none was asked for).
 -- A re-run after a lost reply completes nothing twice; jobs it claimed the
 -- first time stay leased to nobody until recovery re-queues them.
 local now = now_ms(ARGV[1])
@@ -61,6 +62,6 @@ end
 for _, t in pairs(trims) do trim(K.completed, t[1], t[2], now, BATCH + math.floor(#set_done / 2)) end
 count('c', #done, now)
 emit('completed', done)
-local claimed = {}
-if want > 0 then claimed = claim(now, want, lease_ms, nonce) end
-return { out, claimed }
+-- Claiming none still reports whether the queue is paused (one HEXISTS), so
+-- a worker holding jobs claimed ahead learns of a pause and hands them back.
+return { out, claim(now, want, lease_ms, nonce) }

@@ -308,11 +308,9 @@ func (s *Store) Complete(ctx context.Context, now int64, acks []Ack, want int, l
 	if err != nil {
 		return nil, FetchResult{}, err
 	}
-	var fr FetchResult
-	if want > 0 {
-		if fr, err = parseClaim(row[1]); err != nil {
-			return nil, FetchResult{}, err
-		}
+	fr, err := parseClaim(row[1])
+	if err != nil {
+		return nil, FetchResult{}, err
 	}
 	return st, fr, nil
 }
