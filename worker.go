@@ -30,10 +30,14 @@ import (
 // use.
 //
 // How it works: one fetch loop claims ready jobs in batches (one script call
-// claims as many as there are free slots) and starts a goroutine per job.
-// When it finds nothing it goes idle, and one blocking reader per process
+// claims a job for every free slot, plus, on a single-queue worker, short
+// jobs ahead of them: WorkerConfig.Prefetch) and starts a slot goroutine
+// per job. A slot does not wait for its outcome's write: an ack loop writes
+// the outcomes of the moment in one call, which also claims the next jobs,
+// and the slot runs the hooks when the reply returns. When the fetch loop
+// finds nothing it goes idle, and one blocking reader per process
 // (BZPOPMIN on the queues' wake-up markers) wakes it within milliseconds of
-// an add. A heartbeat extends the leases of all running jobs in one call per
+// an add. A heartbeat extends the leases of all claimed jobs in one call per
 // queue. A maintenance pass promotes due delayed jobs and recovers expired
 // leases, on a timer set to the next due time and every PollInterval.
 type Worker struct {
