@@ -451,7 +451,6 @@ func (w *Worker) shutdown(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		w.hardCancel(ErrWorkerShutdown)
 		w.releaseRunning()
 	}
 	w.loopsStop()
@@ -482,8 +481,11 @@ func (w *Worker) wakeBlockers() {
 	}
 }
 
-// releaseRunning hands the jobs whose handlers are still running (and any
-// still waiting for a slot) back to waiting, one call per queue.
+// releaseRunning cancels the handlers still running (cause
+// ErrWorkerShutdown) and hands their jobs (and any still waiting for a slot)
+// back to waiting, one call per queue. The jobs are marked released before
+// their handlers are cancelled: a handler that returns at once, with its
+// ctx's error, then cannot record that as a failed attempt.
 func (w *Worker) releaseRunning() {
 	byQueue := map[*workerQueue][]store.Lease{}
 	w.mu.Lock()
@@ -493,6 +495,7 @@ func (w *Worker) releaseRunning() {
 		}
 	}
 	w.mu.Unlock()
+	w.hardCancel(ErrWorkerShutdown)
 	w.release(byQueue, true)
 }
 
