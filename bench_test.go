@@ -89,16 +89,22 @@ func (h tripHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
-// BenchmarkAdd measures Queue.Add, one job per op.
-func BenchmarkAdd(b *testing.B) {
+// addBench sets up an Add benchmark: a queue whose add script is loaded,
+// allocations reported, and the round-trip count before the timed part.
+func addBench(b *testing.B) (*benchEnv, *hopper.Queue, int64) {
 	e := newBenchEnv(b)
 	q := e.queue(b)
-	ctx := context.Background()
-	if _, err := q.Add(ctx, "bench", benchPayload, nil); err != nil { // load the script
+	if _, err := q.Add(context.Background(), "bench", benchPayload, nil); err != nil { // load the script
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	before := e.trips.Load()
+	return e, q, e.trips.Load()
+}
+
+// BenchmarkAdd measures Queue.Add, one job per op.
+func BenchmarkAdd(b *testing.B) {
+	e, q, before := addBench(b)
+	ctx := context.Background()
 	for b.Loop() {
 		if _, err := q.Add(ctx, "bench", benchPayload, nil); err != nil {
 			b.Fatal(err)
@@ -196,14 +202,8 @@ func BenchmarkProcess(b *testing.B) {
 // BenchmarkAddParallel measures Queue.Add from 8 goroutines sharing one
 // Queue (concurrent adds are coalesced); one op is one job.
 func BenchmarkAddParallel(b *testing.B) {
-	e := newBenchEnv(b)
-	q := e.queue(b)
+	e, q, before := addBench(b)
 	ctx := context.Background()
-	if _, err := q.Add(ctx, "bench", benchPayload, nil); err != nil { // load the script
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	before := e.trips.Load()
 	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopperq/hopper/internal/scripts"
 	"github.com/hopperq/hopper/internal/syncbuf"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -326,5 +327,45 @@ func TestPrefetchBatchesAtConcurrencyOne(t *testing.T) {
 		t.Logf("%s: %.3f calls per job with Prefetch, %.3f without (concurrency 1)", h.name, on, off)
 		require.Greater(t, off, 0.9, "without prefetch each completion is its own call")
 		require.Less(t, on, 0.25, "with prefetch completions and claims are batched")
+	})
+}
+
+// Outcome.Duration is the handler's run time: the write of the outcome,
+// which the slot no longer waits for, is not in it. Completion writes are
+// slowed by 300 ms here; the handler takes 20 ms.
+func TestOutcomeDurationExcludesTheWrite(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		slow := cloneClient(t, h.client)
+		slow.AddHook(cmdHook(func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+			if isScript(cmd, scripts.Complete) {
+				time.Sleep(300 * time.Millisecond)
+			}
+			return next(ctx, cmd)
+		}))
+		q := h.queue("dur", nil)
+		obs := &testObserver{}
+		w, err := NewWorker(slow, "dur", HandlerFunc(func(context.Context, *Job) error {
+			time.Sleep(20 * time.Millisecond)
+			return nil
+		}), &WorkerConfig{Prefix: h.prefix, Observer: obs, LeaseDuration: 5 * time.Second, PollInterval: time.Second,
+			Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		h.start(w)
+		j, err := q.Add(ctx, "n", nil, nil)
+		require.NoError(t, err)
+		waitState(t, q, j.ID, StateCompleted, 5*time.Second)
+		waitFor(t, 5*time.Second, "the outcome", func() bool {
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			return len(obs.outcomes) == 1
+		})
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		o := obs.outcomes[0]
+		require.True(t, o.Recorded)
+		require.GreaterOrEqual(t, o.Duration, 20*time.Millisecond)
+		require.Less(t, o.Duration, 300*time.Millisecond, "the write's time is not the handler's")
 	})
 }

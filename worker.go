@@ -89,12 +89,10 @@ type Worker struct {
 	started time.Time
 }
 
-// ackReq is one outcome waiting for the ack loop.
+// ackReq is one outcome waiting for the ack loop: job r's completion
+// (r.ack) or failed attempt or snooze (r.fail). The reply goes to the slot
+// that sent it.
 type ackReq struct {
-	q    *workerQueue
-	ack  store.Ack
-	fail *store.Fail // a failed attempt or snooze instead of a completion
-	// The reply goes to the slot that sent it, with its job.
 	slot *slot
 	r    *runningJob
 }
@@ -152,12 +150,11 @@ const (
 // runningJob is a job this worker holds a lease on, from its claim until
 // its outcome is written (or its lease is lost or handed back).
 type runningJob struct {
-	id, token string
-	q         *workerQueue
-	c         store.Claimed
-	ctx       context.Context // the handler's, cancelled when the job ends or its lease is lost
-	cancel    context.CancelCauseFunc
-	state     atomic.Int32
+	q      *workerQueue
+	c      store.Claimed   // the claim: id, lease token, attempts, stalls (body until decoded)
+	ctx    context.Context // the handler's, cancelled when the job ends or its lease is lost
+	cancel context.CancelCauseFunc
+	state  atomic.Int32
 	// leaseUntil is a local-clock lower bound of the lease deadline in Redis;
 	// guarded by Worker.mu.
 	leaseUntil time.Time
@@ -491,7 +488,7 @@ func (w *Worker) releaseRunning() {
 	w.mu.Lock()
 	for r := range w.running {
 		if r.state.CompareAndSwap(jobRunning, jobDone) || r.state.CompareAndSwap(jobQueued, jobDone) {
-			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.id, Token: r.token})
+			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.c.ID, Token: r.c.Token})
 		}
 	}
 	w.mu.Unlock()
@@ -513,7 +510,7 @@ func (w *Worker) releaseBuffered() {
 	for _, r := range buf {
 		r.cancel(nil)
 		if r.state.CompareAndSwap(jobQueued, jobDone) {
-			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.id, Token: r.token})
+			byQueue[r.q] = append(byQueue[r.q], store.Lease{ID: r.c.ID, Token: r.c.Token})
 		}
 	}
 	w.release(byQueue, false)
@@ -780,7 +777,7 @@ func (w *Worker) fetchRound() (drained bool, err error) {
 		sent := time.Now()
 		res, err := q.st.Fetch(w.loopsCtx, w.nowArg(), left, w.cfg.LeaseDuration.Milliseconds())
 		if err != nil {
-			w.dispatch(q, nil, sent, left)
+			w.unreserve(left)
 			return false, fmt.Errorf("queue %s: %w", q.name, err)
 		}
 		w.noteCall(time.Since(sent))
@@ -792,10 +789,15 @@ func (w *Worker) fetchRound() (drained bool, err error) {
 			w.releaseBufferedOnPause(q)
 		}
 	}
-	if left > 0 {
-		w.dispatch(nil, nil, time.Time{}, left)
-	}
+	w.unreserve(left)
 	return left > 0, nil
+}
+
+// unreserve releases n reserved jobs that no claim will bring.
+func (w *Worker) unreserve(n int) {
+	w.mu.Lock()
+	w.claiming -= n
+	w.mu.Unlock()
 }
 
 // dispatch takes jobs claimed by a call sent at sent: each goes to a free
@@ -815,7 +817,7 @@ func (w *Worker) dispatch(q *workerQueue, cs []store.Claimed, sent time.Time, re
 			continue
 		}
 		ctx, cancel := context.WithCancelCause(w.hardCtx)
-		r := &runningJob{id: c.ID, token: c.Token, c: c, q: q, ctx: ctx, cancel: cancel, leaseUntil: until}
+		r := &runningJob{c: c, q: q, ctx: ctx, cancel: cancel, leaseUntil: until}
 		w.running[r] = struct{}{}
 		if w.busy < w.cfg.Concurrency {
 			w.busy++
@@ -830,17 +832,7 @@ func (w *Worker) dispatch(q *workerQueue, cs []store.Claimed, sent time.Time, re
 		go w.runSlot(r)
 	}
 	if len(back) > 0 {
-		w.handBack(q, back)
-	}
-}
-
-// handBack releases jobs claimed after shutdown stopped starting jobs.
-func (w *Worker) handBack(q *workerQueue, ls []store.Lease) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := q.st.Release(ctx, ls); err != nil {
-		w.log.Error("hopper: could not hand jobs claimed during shutdown back; they are recovered when their leases expire",
-			"queue", q.name, "jobs", len(ls), "err", err)
+		w.release(map[*workerQueue][]store.Lease{q: back}, false)
 	}
 }
 
@@ -926,7 +918,8 @@ func (w *Worker) runSlot(r *runningJob) {
 // sent, and its hooks run when the reply comes back). It returns the slot's
 // next job, if any.
 func (w *Worker) runJob(s *slot, r *runningJob) *runningJob {
-	if !w.begin(r) {
+	until, ok := w.begin(r)
+	if !ok {
 		w.retire(r)
 		return w.next()
 	}
@@ -940,9 +933,7 @@ func (w *Worker) runJob(s *slot, r *runningJob) *runningJob {
 	job.State = StateActive
 	job.AttemptsMade, job.Stalls = c.Attempts, c.Stalls
 	job.StartedAt = w.clock()
-	w.mu.Lock()
-	job.DueAt = r.leaseUntil
-	w.mu.Unlock()
+	job.DueAt = until
 	job.lease = &jobLease{st: q.st, token: c.Token}
 	r.job = job
 	r.c.Body = ""
@@ -955,25 +946,25 @@ func (w *Worker) runJob(s *slot, r *runningJob) *runningJob {
 	return w.next()
 }
 
-// begin marks a claimed job running. It refuses a job whose lease was lost
+// begin marks a claimed job running and returns its lease deadline. It refuses a job whose lease was lost
 // while it waited in the buffer, and one whose claim came back too late to
 // use: a partition that held the reply, a frozen process. Its lease has
 // expired or is about to, and the job may already run elsewhere; it is left
 // to recovery rather than started on a run whose outcome would be refused.
-func (w *Worker) begin(r *runningJob) bool {
+func (w *Worker) begin(r *runningJob) (until time.Time, ok bool) {
 	if !r.state.CompareAndSwap(jobQueued, jobRunning) {
-		return false
+		return until, false
 	}
 	w.mu.Lock()
-	until := r.leaseUntil
+	until = r.leaseUntil
 	w.mu.Unlock()
 	if left := time.Until(until); left <= w.leaseMargin() {
 		r.state.Store(jobDone)
-		w.log.Warn("hopper: claimed job arrived after its lease; not starting it", "queue", r.q.name, "job", r.id,
-			"lease", r.token, "late_by", w.leaseMargin()-left)
-		return false
+		w.log.Warn("hopper: claimed job arrived after its lease; not starting it", "queue", r.q.name, "job", r.c.ID,
+			"lease", r.c.Token, "late_by", w.leaseMargin()-left)
+		return until, false
 	}
-	return true
+	return until, true
 }
 
 // retire forgets a job whose handling has ended.
@@ -1066,11 +1057,11 @@ func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error, async bool
 	}
 	if herr == nil {
 		kc := job.keepCompleted
-		r.ack = store.Ack{ID: job.ID, Token: r.token, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
+		r.ack = store.Ack{ID: job.ID, Token: r.c.Token, Result: job.result(), KeepCount: kc.Count, KeepAgeMs: kc.Age}
 		job.State, job.AttemptsMade, job.Result, job.FinishedAt = StateCompleted, job.AttemptsMade+1, r.ack.Result, w.clock()
-		return w.sendAsync(s, r, ackReq{q: r.q, ack: r.ack}), true
+		return w.sendAsync(s, r), true
 	}
-	ctx, q, tok := r.ctx, r.q, r.token
+	ctx, q, tok := r.ctx, r.q, r.c.Token
 	attempt := job.AttemptsMade + 1
 	var (
 		retryAfter *RetryAfterError
@@ -1126,7 +1117,7 @@ func (w *Worker) finish(s *slot, r *runningJob, job *Job, herr error, async bool
 	}
 	r.fail, r.herr, r.hook = &f, herr, hook
 	if async {
-		return w.sendAsync(s, r, ackReq{q: q, fail: r.fail}), true
+		return w.sendAsync(s, r), true
 	}
 	status, err := w.ack(r, func(ctx context.Context) (int, error) { return w.failOne(ctx, r) })
 	w.failed(r, job, status, err)
@@ -1142,7 +1133,7 @@ var errAckLoopStopped = errors.New("hopper: ack loop stopped")
 // with the others of the moment (a completion call also claims the jobs the
 // worker wants), and returns the slot's next job without waiting for the
 // write. The reply comes back to the slot (replied).
-func (w *Worker) sendAsync(s *slot, r *runningJob, req ackReq) *runningJob {
+func (w *Worker) sendAsync(s *slot, r *runningJob) *runningJob {
 	w.mu.Lock()
 	// The slot takes its next job (or is freed) before the outcome is sent,
 	// so the call that carries it claims for this slot too.
@@ -1157,8 +1148,7 @@ func (w *Worker) sendAsync(s *slot, r *runningJob, req ackReq) *runningJob {
 		w.replied(s, slotReply{r: r, rep: ackReply{err: errAckLoopStopped}})
 		return next
 	}
-	req.slot, req.r = s, r
-	w.acks <- req
+	w.acks <- ackReq{slot: s, r: r}
 	return next
 }
 
@@ -1225,10 +1215,10 @@ func (w *Worker) report(r *runningJob, job *Job, herr error, status int, err err
 	switch {
 	case err != nil:
 		w.log.Error("hopper: could not record job outcome; the job is re-run when its lease expires",
-			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", r.token, "err", err)
+			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", r.c.Token, "err", err)
 	case status == store.LeaseLost:
 		w.log.Warn("hopper: job outcome refused: lease lost (the job was recovered, released or removed)",
-			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", r.token)
+			"queue", q.name, "job", job.ID, "attempt", attempt, "lease", r.c.Token)
 	default:
 		if herr != nil {
 			w.log.Debug("hopper: job attempt failed", "queue", q.name, "job", job.ID, "attempt", attempt,
@@ -1299,7 +1289,7 @@ func (w *Worker) ack(r *runningJob, op func(ctx context.Context) (int, error)) (
 		if time.Now().Add(delay).After(until) {
 			last, delay = true, 0
 		}
-		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.id, "err", err)
+		w.log.Warn("hopper: recording job outcome failed; retrying", "queue", r.q.name, "job", r.c.ID, "err", err)
 		time.Sleep(delay) // bounded by the lease; nothing else to wait for
 	}
 }
@@ -1354,16 +1344,16 @@ func (w *Worker) ackLoop() {
 
 func (w *Worker) flushAcks(batch []ackReq) {
 	byQueue := make(map[*workerQueue][]ackReq, 1)
-	for _, r := range batch {
-		byQueue[r.q] = append(byQueue[r.q], r)
+	for _, req := range batch {
+		byQueue[req.r.q] = append(byQueue[req.r.q], req)
 	}
 	for q, all := range byQueue {
 		var reqs, fails []ackReq
-		for _, r := range all {
-			if r.fail != nil {
-				fails = append(fails, r)
+		for _, req := range all {
+			if req.r.fail != nil {
+				fails = append(fails, req)
 			} else {
-				reqs = append(reqs, r)
+				reqs = append(reqs, req)
 			}
 		}
 		if len(fails) > 0 {
@@ -1373,8 +1363,8 @@ func (w *Worker) flushAcks(batch []ackReq) {
 			continue
 		}
 		acks := make([]store.Ack, len(reqs))
-		for i, r := range reqs {
-			acks[i] = r.ack
+		for i, req := range reqs {
+			acks[i] = req.r.ack
 		}
 		// Single-queue workers claim their next jobs in the same call (with
 		// several queues the fetch loop chooses the queue, so weights hold).
@@ -1419,8 +1409,8 @@ func (w *Worker) flushAcks(batch []ackReq) {
 // script call and answers each request.
 func (w *Worker) flushFails(q *workerQueue, reqs []ackReq) {
 	fails := make([]store.Fail, len(reqs))
-	for i, r := range reqs {
-		fails[i] = *r.fail
+	for i, req := range reqs {
+		fails[i] = *req.r.fail
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseDuration)
 	statuses, err := q.st.RetryBatch(ctx, w.nowArg(), fails)
@@ -1476,8 +1466,8 @@ func (w *Worker) loseLease(r *runningJob, why string) {
 			break
 		}
 	}
-	w.log.Warn("hopper: lease lost; cancelling the handler", "queue", r.q.name, "job", r.id,
-		"lease", r.token, "why", why)
+	w.log.Warn("hopper: lease lost; cancelling the handler", "queue", r.q.name, "job", r.c.ID,
+		"lease", r.c.Token, "why", why)
 	r.cancel(ErrLeaseLost)
 }
 
@@ -1507,7 +1497,7 @@ func (w *Worker) heartbeat() time.Duration {
 	w.mu.Lock()
 	for r := range w.running {
 		if r.state.Load() != jobDone {
-			byQueue[r.q] = append(byQueue[r.q], item{r, store.Lease{ID: r.id, Token: r.token}})
+			byQueue[r.q] = append(byQueue[r.q], item{r, store.Lease{ID: r.c.ID, Token: r.c.Token}})
 		}
 	}
 	w.mu.Unlock()
